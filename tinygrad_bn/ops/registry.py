@@ -1,0 +1,96 @@
+"""The one registry of ops, the ``@op`` decorator and the shared ``unbroadcast``.
+
+An op is one definition holding its forward and its vector-Jacobian product::
+
+    @op
+    class cube:
+        def forward(x):                 # arrays in -> (output, residuals)
+            return x ** 3, x
+        def backward(x, g, needs):      # residuals, d(loss)/d(output) -> one grad per input
+            return (3 * x * x * g,)
+
+``cube`` is then callable on Tensors, NumPy arrays and numbers, and the tape
+records it.  The number of tensor inputs is read from ``forward``'s signature:
+the leading positional parameters without defaults (all of ``*args`` when it
+is variadic); later parameters are attributes passed through untouched.
+"""
+import inspect
+
+import numpy as np
+
+from .._engine import Op, set_operator
+
+#: name -> Op, for every op defined with :func:`op`.
+REGISTRY = {}
+
+
+def _count_tensor_inputs(forward):
+    nin = 0
+    for p in inspect.signature(forward).parameters.values():
+        if p.kind is p.VAR_POSITIONAL:
+            return -1
+        if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD) and p.default is p.empty:
+            nin += 1
+        else:
+            break
+    return nin
+
+
+def op(cls=None, *, name=None, operator=None, nin=None):
+    """Turn a class holding ``forward`` and ``backward`` into a registered :class:`Op`.
+
+    ``name`` defaults to the class name; ``operator`` binds a Python operator
+    slot of Tensor (``"add"`` makes ``a + b`` call this op); ``nin`` overrides
+    the number of tensor inputs read from ``forward``'s signature (for ops whose
+    required arguments include non-tensors, e.g. ``reshape(x, newshape)``).
+    """
+    def make(cls):
+        forward = cls.__dict__["forward"]
+        backward = cls.__dict__["backward"]
+        if isinstance(forward, staticmethod):
+            forward = forward.__func__
+        if isinstance(backward, staticmethod):
+            backward = backward.__func__
+        op_name = name or cls.__name__
+        old = REGISTRY.get(op_name)
+        if old is not None and getattr(old.forward, "__module__", "").startswith("tinygrad_bn."):
+            raise ValueError(f"op {op_name!r} is a built-in op; choose another name")
+        count = _count_tensor_inputs(forward) if nin is None else nin
+        the_op = Op(op_name, forward, backward, count, doc=cls.__doc__)
+        REGISTRY[op_name] = the_op
+        if operator is not None:
+            set_operator(operator, the_op)
+        return the_op
+
+    return make if cls is None else make(cls)
+
+
+def unbroadcast(g, shape):
+    """Sum ``g`` down to ``shape``: the vjp of NumPy broadcasting.
+
+    Leading axes that broadcasting added are summed away, then axes where
+    ``shape`` has size 1 are summed with keepdims.
+    """
+    try:
+        gshape = g.shape
+    except AttributeError:          # a Python number: nothing was broadcast
+        return np.full(shape, g) if shape else g
+    if gshape == shape:
+        return g
+    lead = len(gshape) - len(shape)
+    if lead > 0:
+        g = np.add.reduce(g, axis=tuple(range(lead)))
+    axes = tuple(i for i, n in enumerate(shape) if n == 1 and g.shape[i] != 1)
+    if axes:
+        g = np.add.reduce(g, axis=axes, keepdims=True)
+    if g.shape != shape:            # g smaller than shape: the input was broadcast up by the op itself
+        g = np.broadcast_to(g, shape).copy()
+    return g
+
+
+def shape_of(x):
+    """Shape of an array, NumPy scalar or Python number, without np.shape's overhead on arrays."""
+    try:
+        return x.shape
+    except AttributeError:
+        return ()
