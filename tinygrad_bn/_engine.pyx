@@ -9,7 +9,7 @@
 #
 # Why Cython: the course example and small models are dominated by per-op
 # bookkeeping, not by array work.  Typed fields, a list of records and a dict
-# of gradients keyed by id() make an op cost about what NumPy charges for it.
+# of gradients keyed by the tensors themselves make an op cost about what NumPy charges.
 
 import inspect
 
@@ -198,9 +198,6 @@ cdef class Tensor:
         for i in range(self.data.shape[0]):
             yield self[i]
 
-    def __hash__(self):
-        return id(self)
-
     def __repr__(self):
         body = np.array2string(np.asarray(self.data), separator=", ", threshold=20, prefix="  ")
         return f"<{type(self).__name__} shape={self.data.shape} dtype={self.data.dtype} numpy={body}>"
@@ -304,8 +301,14 @@ cdef class Tensor:
         """A non-differentiable copy with another dtype."""
         return _wrap(np.asarray(self.data).astype(dtype))
 
+    def __hash__(self):
+        # Identity hash, computed in C: the tape keys its dicts by tensors.
+        return <Py_hash_t>((<size_t><void*>self) >> 4)
+
     # Comparisons are elementwise and not differentiable.  == and != keep
-    # Python's identity meaning so tensors stay hashable (use tinygrad_bn.equal).
+    # Python's identity meaning (not defined here), so tensors stay hashable
+    # and the tape can key its dicts by the tensors themselves (tinygrad_bn.equal
+    # compares values).
     def __lt__(self, other):
         return Tensor(np.less(self.data, _raw(other)))
 
@@ -317,12 +320,6 @@ cdef class Tensor:
 
     def __ge__(self, other):
         return Tensor(np.greater_equal(self.data, _raw(other)))
-
-    def __eq__(self, other):
-        return self is other
-
-    def __ne__(self, other):
-        return self is not other
 
 
 cdef inline object _raw(object x):
@@ -370,8 +367,8 @@ cdef class GradientTape:
     cdef readonly bint persistent
     cdef readonly bint watch_accessed_variables
     cdef list _records
-    cdef set _watched          # ids of watched tensors (kept alive by _refs / _records)
-    cdef list _refs
+    cdef set _watched          # watched tensors (hashed by identity)
+    cdef list _refs            # tensors passed to watch(), in order
     cdef bint _recording
     cdef bint _used
     cdef bint _entered
@@ -408,7 +405,7 @@ cdef class GradientTape:
             if not _is_float_dtype((<Tensor>t).data.dtype):
                 raise TypeError(f"GradientTape.watch: cannot watch a tensor of dtype {(<Tensor>t).data.dtype}; "
                                 "only floating-point tensors are differentiable")
-            self._watched.add(id(t))
+            self._watched.add(t)
             self._refs.append(t)
 
     def stop_recording(self):
@@ -449,7 +446,7 @@ cdef class GradientTape:
         t = <Tensor>x
         if t.trainable and self.watch_accessed_variables:
             return True
-        return id(t) in self._watched
+        return t in self._watched
 
     def gradient(self, target, sources, output_gradients=None, unconnected_gradients="none"):
         """Gradients of ``target`` with respect to ``sources``.
@@ -495,7 +492,7 @@ cdef class GradientTape:
         cdef Tensor s_t
         for s in src_list:
             s_t = <Tensor>s
-            g = grads.get(id(s_t))
+            g = grads.get(s_t)
             if g is None:
                 if unconnected_gradients == "zero":
                     results.append(_wrap(np.zeros(s_t.data.shape, s_t.data.dtype)))
@@ -539,31 +536,31 @@ cdef class GradientTape:
                 seed = t.data.dtype.type(1)
             else:
                 seed = np.ones(t.data.shape, t.data.dtype)
-            prev = grads.get(id(t))
-            grads[id(t)] = seed if prev is None else prev + seed
+            prev = grads.get(t)
+            grads[t] = seed if prev is None else prev + seed
         for s in sources:
             if self._watches(s):        # as in TF: an unwatched source gets no gradient
-                depends.add(id(s))
+                depends.add(s)
         # Forward sweep: which recorded tensors depend on a source at all.
         for rec in self._records:
             for x in rec.inputs:
-                if id(x) in depends:
-                    depends.add(id(rec.out))
+                if isinstance(x, Tensor) and x in depends:
+                    depends.add(rec.out)
                     break
         # Backward sweep over the record, newest first.
         cdef list records = self._records
         n = len(records)
         for k in range(n - 1, -1, -1):
             rec = <Record>records[k]
-            if id(rec.out) not in depends:
+            if rec.out not in depends:
                 continue
-            g = grads.get(id(rec.out))
+            g = grads.get(rec.out)
             if g is None:
                 continue
             needs = []
             any_need = False
             for x in rec.inputs:
-                if isinstance(x, Tensor) and id(x) in depends and (<Tensor>x).data.dtype.kind == 'f':
+                if isinstance(x, Tensor) and x in depends and (<Tensor>x).data.dtype.kind == 'f':
                     needs.append(True)
                     any_need = True
                 else:
@@ -584,8 +581,8 @@ cdef class GradientTape:
                 if gi.shape != t.data.shape:
                     raise RuntimeError(f"op {rec.op.name}: backward returned a gradient of shape {gi.shape} "
                                        f"for input {i} of shape {t.data.shape}")
-                prev = grads.get(id(t))
-                grads[id(t)] = gi if prev is None else prev + gi
+                prev = grads.get(t)
+                grads[t] = gi if prev is None else prev + gi
         return grads
 
 
@@ -717,7 +714,7 @@ cdef void _record(Op op, tuple inputs, Tensor out, object residuals) except *:
             rec.out = out
             rec.residuals = residuals
         tape._records.append(rec)
-        tape._watched.add(id(out))
+        tape._watched.add(out)
     # Keep watched inputs alive while a tape refers to them by id: records do that.
 
 

@@ -12,22 +12,23 @@ from .registry import op, shape_of, unbroadcast  # noqa: F401
 class add:
     """``a + b`` with broadcasting."""
     def forward(a, b):
-        return a + b, (shape_of(a), shape_of(b))
+        return a + b, (a, b)
 
-    def backward(shapes, g, needs):
-        return (unbroadcast(g, shapes[0]) if needs[0] else None,
-                unbroadcast(g, shapes[1]) if needs[1] else None)
+    def backward(ab, g, needs):
+        # only tensor inputs can need a gradient, and their arrays have .shape
+        return (unbroadcast(g, ab[0].shape) if needs[0] else None,
+                unbroadcast(g, ab[1].shape) if needs[1] else None)
 
 
 @op(operator="sub")
 class subtract:
     """``a - b`` with broadcasting."""
     def forward(a, b):
-        return a - b, (shape_of(a), shape_of(b))
+        return a - b, (a, b)
 
-    def backward(shapes, g, needs):
-        return (unbroadcast(g, shapes[0]) if needs[0] else None,
-                unbroadcast(-g, shapes[1]) if needs[1] else None)
+    def backward(ab, g, needs):
+        return (unbroadcast(g, ab[0].shape) if needs[0] else None,
+                unbroadcast(-g, ab[1].shape) if needs[1] else None)
 
 
 @op(operator="mul")
@@ -38,8 +39,16 @@ class multiply:
 
     def backward(ab, g, needs):
         a, b = ab
-        return (unbroadcast(g * b, shape_of(a)) if needs[0] else None,
-                unbroadcast(g * a, shape_of(b)) if needs[1] else None)
+        ga = gb = None
+        if needs[0]:
+            ga = g * b
+            if ga.shape != a.shape:
+                ga = unbroadcast(ga, a.shape)
+        if needs[1]:
+            gb = g * a
+            if gb.shape != b.shape:
+                gb = unbroadcast(gb, b.shape)
+        return ga, gb
 
 
 @op(operator="div")
