@@ -197,3 +197,44 @@ def test_gradients_are_constants_no_higher_order():
         z = g * 1.0
     # documented: gradients are not recorded, so the outer tape sees g as a constant
     assert outer.gradient(z, w) is None
+
+
+def test_tapes_are_thread_local():
+    import threading
+    w = tg.Var(2.0)
+    other = tg.Var(3.0)
+    done = threading.Event()
+    go = threading.Event()
+
+    def worker():
+        go.wait()
+        for _ in range(50):
+            _ = other * other          # another thread's ops: not on the main thread's tape
+        done.set()
+
+    th = threading.Thread(target=worker)
+    th.start()
+    with tg.GradientTape() as tape:
+        y = w * w
+        go.set()
+        done.wait(10)
+    th.join()
+    assert len(tape) == 1
+    assert float(tape.gradient(y, w)) == 4.0
+
+
+def test_tensor_of_var_is_a_snapshot():
+    w = tg.Var(np.array([1.0, 2.0]))
+    t = tg.Tensor(w)
+    w.assign([5.0, 6.0])
+    np.testing.assert_array_equal(t.numpy(), [1.0, 2.0])
+
+
+def test_stop_recording_all_pauses_this_threads_tapes():
+    w = tg.Var(2.0)
+    with tg.GradientTape() as tape:
+        with tg.tape.stop_recording_all():
+            assert not tg.tape.recording()
+            y = w * w
+        assert tg.tape.recording()
+    assert len(tape) == 0

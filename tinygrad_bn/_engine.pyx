@@ -15,7 +15,11 @@ import inspect
 
 import numpy as np
 
-# The tapes that are currently inside their `with` block, innermost last.
+from cpython.pythread cimport PyThread_get_thread_ident
+
+# The tapes that are currently inside their `with` block, innermost last.  A
+# tape records only the ops of the thread that entered it (tapes are
+# thread-local, as in TF), so each record carries its thread's id.
 cdef list _active_tapes = []
 
 # Ops that Python operators dispatch to (`a + b` -> _OPERATORS["add"]); the
@@ -54,6 +58,8 @@ cpdef object as_array(object value, object dtype=None):
     cdef object arr
     if isinstance(value, Tensor):
         arr = (<Tensor>value).data
+        if type(value) is not Tensor:      # a Var: take a snapshot, its array changes in place
+            arr = np.array(arr)
     elif isinstance(value, (np.ndarray, np.generic)):
         arr = value
     else:
@@ -372,6 +378,7 @@ cdef class GradientTape:
     cdef bint _recording
     cdef bint _used
     cdef bint _entered
+    cdef unsigned long _thread
 
     def __init__(self, persistent=False, watch_accessed_variables=True):
         self.persistent = persistent
@@ -388,6 +395,7 @@ cdef class GradientTape:
             raise RuntimeError("GradientTape: this tape is already active (tapes are not re-entrant)")
         self._entered = True
         self._recording = True
+        self._thread = PyThread_get_thread_ident()
         _active_tapes.append(self)
         return self
 
@@ -612,7 +620,7 @@ cdef class _Pause:
 
 
 def stop_recording_all():
-    """Context manager pausing every active tape (used by optimizers and inference)."""
+    """Context manager pausing every tape this thread has active (for inference code)."""
     return _PauseAll()
 
 
@@ -620,20 +628,28 @@ cdef class _PauseAll:
     cdef list paused
 
     def __enter__(self):
-        self.paused = list(_active_tapes)
-        _active_tapes.clear()
+        cdef GradientTape tape
+        cdef unsigned long me = PyThread_get_thread_ident()
+        self.paused = []
+        for tape in _active_tapes:
+            if tape._thread == me and tape._recording:
+                tape._recording = False
+                self.paused.append(tape)
         return self
 
     def __exit__(self, *exc):
-        _active_tapes[:0] = self.paused
+        cdef GradientTape tape
+        for tape in self.paused:
+            tape._recording = True
         return False
 
 
 def recording():
-    """True when some active tape is recording."""
+    """True when a tape of this thread is recording."""
     cdef GradientTape tape
+    cdef unsigned long me = PyThread_get_thread_ident()
     for tape in _active_tapes:
-        if tape._recording:
+        if tape._recording and tape._thread == me:
             return True
     return False
 
@@ -699,8 +715,9 @@ cdef object _constant(Op op, object a):
 cdef void _record(Op op, tuple inputs, Tensor out, object residuals) except *:
     cdef GradientTape tape
     cdef Record rec = None
+    cdef unsigned long me = PyThread_get_thread_ident()
     for tape in _active_tapes:
-        if not tape._recording:
+        if not tape._recording or tape._thread != me:
             continue
         for x in inputs:
             if tape._watches(x):
