@@ -39,3 +39,8 @@ def config(**changes):
 def fused():
     """True when the fused kernels are selected."""
     return settings["fused"]
+
+
+# ``tinygrad_bn.config`` is the function above; let it answer ``tinygrad_bn.config.fused()`` too.
+config.fused = fused
+config.settings = settings

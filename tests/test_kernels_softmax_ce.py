@@ -1,0 +1,201 @@
+"""Fused softmax cross-entropy == composite (loss and gradient), labels, errors, stability."""
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import tinygrad_bn as tg
+from tinygrad_bn.nn import functional as F
+
+RTOL = {np.float32: 1e-5, np.float64: 1e-10}
+ATOL = {np.float32: 1e-6, np.float64: 1e-12}
+
+
+def run(fn, logits, labels, reduction="mean", ls=0.0, seed=0):
+    X = tg.Var(logits)
+    with tg.GradientTape() as tape:
+        loss = fn(X, labels, reduction=reduction, label_smoothing=ls)
+    u = None
+    if reduction == "none":
+        u = np.random.default_rng(seed).standard_normal(loss.shape).astype(logits.dtype)
+    grad = tape.gradient(loss, X, output_gradients=u)
+    return np.asarray(loss.data), np.asarray(grad.data)
+
+
+def agree(logits, labels, reduction="mean", ls=0.0, rtol=None, atol=None):
+    dt = logits.dtype.type
+    rtol = RTOL[dt] if rtol is None else rtol
+    atol = ATOL[dt] if atol is None else atol
+    lf, gf = run(F.softmax_cross_entropy_fused, logits, labels, reduction, ls)
+    lc, gc = run(F.softmax_cross_entropy_composite, logits, labels, reduction, ls)
+    assert lf.shape == lc.shape and gf.shape == gc.shape == logits.shape
+    assert lf.dtype == gf.dtype == logits.dtype
+    assert np.isfinite(lf).all() and np.isfinite(gf).all()
+    lscale = max(1.0, float(np.max(np.abs(lc)))) if lc.size else 1.0
+    np.testing.assert_allclose(lf, lc, rtol=rtol, atol=atol * lscale, err_msg="loss")
+    np.testing.assert_allclose(gf, gc, rtol=rtol, atol=atol, err_msg="grad")
+    return lf, gf
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+@pytest.mark.parametrize("ls", [0.0, 0.1])
+@pytest.mark.parametrize("shape", [(1, 1), (1, 7), (5, 3), (33, 10), (16, 130)])
+def test_sparse_and_dense(shape, reduction, ls, dtype):
+    rng = np.random.default_rng(sum(shape))
+    logits = (rng.standard_normal(shape) * 3).astype(dtype)
+    n, c = shape
+    for lab_dtype in (np.int32, np.int64):
+        labels = rng.integers(0, c, n).astype(lab_dtype)
+        agree(logits, labels, reduction, ls)
+    onehot = np.eye(c, dtype=dtype)[rng.integers(0, c, n)]
+    agree(logits, onehot, reduction, ls)
+    probs = rng.random(shape).astype(dtype)
+    probs /= probs.sum(axis=1, keepdims=True)
+    agree(logits, probs, reduction, ls)
+
+
+def test_sparse_equals_onehot_fused():
+    rng = np.random.default_rng(1)
+    logits = rng.standard_normal((9, 6)).astype(np.float32)
+    labels = rng.integers(0, 6, 9)
+    a = run(F.softmax_cross_entropy_fused, logits, labels, ls=0.2)
+    b = run(F.softmax_cross_entropy_fused, logits, np.eye(6, dtype=np.float32)[labels], ls=0.2)
+    np.testing.assert_allclose(a[0], b[0], rtol=1e-6)
+    np.testing.assert_allclose(a[1], b[1], rtol=1e-5, atol=1e-7)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_extreme_logits(dtype):
+    logits = np.array([[1e4, -1e4, 0.0], [-1e4, -1e4, -1e4], [5e3, 1e4, 1e4 - 1], [0, 0, 1e4]], dtype)
+    labels = np.array([1, 0, 2, 2])
+    for red in ("mean", "none"):
+        lf, gf = agree(logits, labels, red, rtol=RTOL[dtype], atol=1e-6)
+        assert np.isfinite(lf).all() and np.isfinite(gf).all()
+    lf, _ = run(F.softmax_cross_entropy_fused, logits, labels, "none")
+    np.testing.assert_allclose(lf[0], 2e4, rtol=1e-6)
+    np.testing.assert_allclose(lf[1], np.log(3), rtol=1e-6)
+    agree(logits, np.eye(3, dtype=dtype)[labels], "sum", 0.1, atol=1e-6)
+
+
+def test_non_contiguous_and_incoming_gradient():
+    rng = np.random.default_rng(2)
+    base = rng.standard_normal((12, 20)).astype(np.float32)
+    logits = base[::2, ::3]
+    labels = rng.integers(0, logits.shape[1], logits.shape[0])
+    agree(logits, labels)
+    agree(logits.T.copy().T, labels)
+    # loss scaled by 3: the cached gradient is scaled, not reused as is
+    for fn in (F.softmax_cross_entropy_fused, F.softmax_cross_entropy_composite):
+        X = tg.Var(logits)
+        with tg.GradientTape() as tape:
+            loss = fn(X, labels) * 3.0
+        g = tape.gradient(loss, X).data
+        _, g1 = run(fn, logits, labels)
+        np.testing.assert_allclose(g, 3 * g1, rtol=1e-6)
+
+
+@settings(max_examples=30, deadline=None)
+@given(n=st.integers(1, 30), c=st.integers(1, 40), scale=st.sampled_from([0.1, 3.0, 100.0]),
+       sparse=st.booleans(), reduction=st.sampled_from(["mean", "sum", "none"]),
+       ls=st.sampled_from([0.0, 0.05, 1.0]), dtype=st.sampled_from([np.float32, np.float64]),
+       seed=st.integers(0, 2**16))
+def test_hypothesis(n, c, scale, sparse, reduction, ls, dtype, seed):
+    rng = np.random.default_rng(seed)
+    logits = (rng.standard_normal((n, c)) * scale).astype(dtype)
+    if sparse:
+        labels = rng.integers(0, c, n).astype(rng.choice([np.int32, np.int64]))
+    else:
+        labels = rng.random((n, c)).astype(dtype)
+        labels /= labels.sum(axis=1, keepdims=True)
+    tol = 1 if dtype is np.float64 else 10 * scale
+    agree(logits, labels, reduction, ls, atol=ATOL[dtype] * tol)
+
+
+@pytest.mark.parametrize("path", [F.softmax_cross_entropy_fused, F.softmax_cross_entropy_composite])
+@pytest.mark.parametrize("reduction", ["mean", "none"])
+def test_gradcheck(path, reduction):
+    rng = np.random.default_rng(3)
+    labels = np.array([0, 2, 1, 2])
+    assert tg.gradcheck(lambda x: path(x, labels, reduction=reduction, label_smoothing=0.1),
+                        rng.standard_normal((4, 3)))
+    dense = rng.random((4, 3))
+    assert tg.gradcheck(lambda x: path(x, dense, reduction=reduction), rng.standard_normal((4, 3)))
+
+
+def test_label_out_of_range_names_label_and_index():
+    logits = np.zeros((5, 3), np.float32)
+    for fn in (F.softmax_cross_entropy, F.softmax_cross_entropy_fused, F.softmax_cross_entropy_composite):
+        with pytest.raises(ValueError, match=r"label 3 at index 2 .*\[0, 3\)"):
+            fn(logits, np.array([0, 1, 3, 7, 1]))
+        with pytest.raises(ValueError, match=r"label -1 at index 0"):
+            fn(logits, np.array([-1, 1, 2, 0, 1], np.int32))
+
+
+def test_errors():
+    logits = np.zeros((4, 3), np.float32)
+    with pytest.raises(ValueError, match=r"shape \(4,\)"):
+        F.softmax_cross_entropy(logits, np.zeros(5, np.int64))
+    with pytest.raises(ValueError, match="dense labels"):
+        F.softmax_cross_entropy(logits, np.zeros((4, 4), np.float32))
+    with pytest.raises(ValueError, match=r"\(N, C\)"):
+        F.softmax_cross_entropy(np.zeros(3, np.float32), np.zeros(3, np.int64))
+    with pytest.raises(TypeError, match="floating point"):
+        F.softmax_cross_entropy(np.zeros((4, 3), np.int64), np.zeros(4, np.int64))
+    with pytest.raises(TypeError, match="labels"):
+        F.softmax_cross_entropy(logits, np.array(["a"] * 4))
+    with pytest.raises(ValueError, match="reduction"):
+        F.softmax_cross_entropy(logits, np.zeros(4, np.int64), reduction="avg")
+
+
+def test_deterministic_parallel_rows():
+    rng = np.random.default_rng(4)
+    logits = (rng.standard_normal((1000, 100)) * 4).astype(np.float32)
+    labels = rng.integers(0, 100, 1000)
+    a = run(F.softmax_cross_entropy_fused, logits, labels)
+    b = run(F.softmax_cross_entropy_fused, logits, labels)
+    np.testing.assert_array_equal(a[0], b[0])
+    np.testing.assert_array_equal(a[1], b[1])
+    c = run(F.softmax_cross_entropy_composite, logits.astype(np.float64), labels)
+    np.testing.assert_allclose(a[0], c[0], rtol=1e-6)
+    np.testing.assert_allclose(a[1], c[1], rtol=1e-4, atol=1e-8)
+
+
+def test_baseline_and_simd_kernels_agree():
+    from tinygrad_bn._kernels import softmax_ce as K
+    rng = np.random.default_rng(5)
+    logits = (rng.standard_normal((64, 37)) * 5).astype(np.float32)
+    labels = rng.integers(0, 37, 64)
+    level = K.select_isa()
+    try:
+        K.select_isa(baseline=True)
+        base = run(F.softmax_cross_entropy_fused, logits, labels)
+    finally:
+        assert K.select_isa() == level
+    best = run(F.softmax_cross_entropy_fused, logits, labels)
+    np.testing.assert_allclose(base[0], best[0], rtol=1e-6)
+    np.testing.assert_allclose(base[1], best[1], rtol=1e-5, atol=1e-8)
+
+
+def test_fast_expf_accuracy():
+    from tinygrad_bn._kernels import softmax_ce as K
+    x = np.concatenate([-np.logspace(-8, np.log10(86.9), 5000), [0.0, -87.5, -1e4, -np.inf]]).astype(np.float32)
+    out = np.empty_like(x)
+    K.expf_vec(x, out)
+    ref = np.exp(x.astype(np.float64))
+    ok = x > -87
+    np.testing.assert_allclose(out[ok], ref[ok], rtol=3e-7)
+    assert (out[~ok] == 0).all()
+
+
+def test_dispatch_follows_config():
+    X = tg.Var(np.zeros((3, 4)))
+    labels = np.array([0, 1, 2])
+    with tg.config(fused=True):
+        with tg.GradientTape() as tape:
+            F.softmax_cross_entropy(X, labels)
+        assert len(tape) == 1
+    with tg.config(fused=False):
+        with tg.GradientTape() as tape:
+            F.softmax_cross_entropy(X, labels)
+        assert len(tape) > 2
