@@ -39,6 +39,6 @@ def equal(a, b):
 def __getattr__(name):
     # Heavier subpackages load on first use: tinygrad_bn.nn, .tune, .utils, .datasets ...
     import importlib
-    if name in ("nn", "tune", "utils", "datasets", "initializers", "losses", "callbacks", "bench"):
+    if name in ("nn", "tune", "utils", "datasets", "initializers", "losses", "callbacks", "metrics", "demo"):
         return importlib.import_module(f".{name}", __name__)
     raise AttributeError(f"module 'tinygrad_bn' has no attribute {name!r}")
