@@ -246,23 +246,7 @@ def plot_study(study, path, title=None, dpi=110):
 
 
 def _atomic_savefig(fig, path):
-    """savefig into a temporary file in the same directory, fsync, then os.replace: a
-    reader never sees a half-written PNG, and a crash leaves the previous one intact."""
-    import tempfile
-    path = os.fspath(path)
-    d = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix="." + os.path.basename(path) + ".", suffix=".tmp", dir=d)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fig.savefig(fh, format="png")
-            fh.flush()
-            os.fsync(fh.fileno())
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; give the usual permissions
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-    return path
+    """savefig through :func:`tinygrad_bn.utils.atomic_write`: a reader never sees a
+    half-written PNG, and a crash leaves the previous one intact."""
+    from ..utils import atomic_write
+    return atomic_write(path, lambda fh: fig.savefig(fh, format="png"))
