@@ -205,7 +205,7 @@ def bench_adam(size, torch, copy_gbs):
     return report(f"adam_update f32 ({size:,} params)", t_fused, {"numpy": t_np, "torch": t_torch}, extra)
 
 
-def main():
+def main(argv=None):
     torch = try_import_torch()
     if torch is not None:
         torch.set_num_threads(max(1, os.cpu_count() or 1))

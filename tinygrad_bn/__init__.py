@@ -8,7 +8,11 @@
 """
 import numpy as np
 
-from ._engine import Op
+from . import memory as _memory
+
+_memory._tune_at_import()
+
+from ._engine import Op  # noqa: E402
 from .config import config
 from .ops import (REGISTRY, abs, add, broadcast_to, concatenate, div, divide, exp, expand_dims,
                   getitem, log, log_softmax, logsumexp, matmul, max, maximum, mean, min, minimum,

@@ -16,6 +16,8 @@ import inspect
 import numpy as np
 
 from cpython.pythread cimport PyThread_get_thread_ident
+from cpython.ref cimport Py_INCREF
+from cpython.tuple cimport PyTuple_GET_ITEM, PyTuple_GET_SIZE, PyTuple_New, PyTuple_SET_ITEM
 
 # The tapes that are currently inside their `with` block, innermost last.  A
 # tape records only the ops of the thread that entered it (tapes are
@@ -541,7 +543,7 @@ cdef class GradientTape:
                     raise ValueError(f"GradientTape.gradient: output_gradients shape {seed.shape} does not "
                                      f"match target shape {t.data.shape}")
             elif t.data.ndim == 0:
-                seed = t.data.dtype.type(1)
+                seed = _scalar_one(t.data.dtype)
             else:
                 seed = np.ones(t.data.shape, t.data.dtype)
             prev = grads.get(t)
@@ -592,6 +594,16 @@ cdef class GradientTape:
                 prev = grads.get(t)
                 grads[t] = gi if prev is None else prev + gi
         return grads
+
+
+cdef dict _ONES = {}
+
+
+cdef object _scalar_one(object dtype):
+    one = _ONES.get(dtype)
+    if one is None:
+        one = _ONES[dtype] = dtype.type(1)
+    return one
 
 
 cdef void _remove_tape(GradientTape tape):
@@ -658,23 +670,32 @@ def recording():
 # Dispatch
 # ---------------------------------------------------------------------------
 
+cdef object _ndarray = np.ndarray
+cdef object _generic = np.generic
+
+
 cpdef object apply(Op op, tuple args, dict attrs):
     """Run ``op`` on ``args`` and, if a tape watches one of its inputs, record it."""
-    cdef Py_ssize_t n = len(args)
+    cdef Py_ssize_t n = PyTuple_GET_SIZE(args)
     cdef Py_ssize_t nin = n if op.nin < 0 or op.nin > n else op.nin
     cdef Py_ssize_t i
-    cdef list arrays = list(args)
-    cdef object a
+    cdef object a, arr
     cdef bint has_tensor = False
-    for i in range(nin):
-        a = args[i]
-        if isinstance(a, Tensor):
-            arrays[i] = (<Tensor>a).data
+    cdef tuple arrays = PyTuple_New(n)      # what forward sees: arrays in tensor positions
+    for i in range(n):
+        a = <object>PyTuple_GET_ITEM(args, i)
+        if i >= nin:
+            arr = a
+        elif isinstance(a, Tensor):
+            arr = (<Tensor>a).data
             has_tensor = True
-        elif isinstance(a, (np.ndarray, np.generic, float, int, bool)):
-            pass
+        elif (isinstance(a, _ndarray) or isinstance(a, _generic) or type(a) is float
+              or type(a) is int or type(a) is bool):
+            arr = a
         else:
-            arrays[i] = _constant(op, a)
+            arr = _constant(op, a)
+        Py_INCREF(arr)
+        PyTuple_SET_ITEM(arrays, i, arr)
     try:
         if attrs:
             res = op.forward(*arrays, **attrs)
@@ -684,12 +705,12 @@ cpdef object apply(Op op, tuple args, dict attrs):
         msg = str(exc)
         if not msg.startswith(op.name + ":"):
             msg = f"{op.name}: {msg}"
-        raise type(exc)(f"{msg} [inputs: {_describe(arrays, nin)}]") from exc
-    if type(res) is not tuple or len(<tuple>res) != 2:
+        raise type(exc)(f"{msg} [inputs: {_describe(list(arrays), nin)}]") from exc
+    if type(res) is not tuple or PyTuple_GET_SIZE(<tuple>res) != 2:
         raise TypeError(f"op {op.name}: forward must return (output, residuals), got {type(res).__name__}")
-    cdef Tensor out = _wrap((<tuple>res)[0])
+    cdef Tensor out = _wrap(<object>PyTuple_GET_ITEM(<tuple>res, 0))
     if has_tensor and _active_tapes:
-        _record(op, args[:nin] if nin < n else args, out, (<tuple>res)[1])
+        _record(op, args[:nin] if nin < n else args, out, <object>PyTuple_GET_ITEM(<tuple>res, 1))
     return out
 
 

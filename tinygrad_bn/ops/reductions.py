@@ -30,6 +30,10 @@ def _expand(g, shape, axes, keepdims):
     return np.reshape(g, tuple(1 if i in axes else n for i, n in enumerate(shape)))
 
 
+_ndarray = np.ndarray
+_add_reduce = np.add.reduce
+
+
 def _fill(shape, dtype, g):
     """A new contiguous array of ``shape`` holding ``g`` broadcast."""
     out = np.empty(shape, dtype)
@@ -41,15 +45,16 @@ def _fill(shape, dtype, g):
 class sum:  # noqa: A001 - NumPy's name
     """Sum over ``axis`` (all axes by default)."""
     def forward(x, axis=None, keepdims=False):
-        if type(x) is not np.ndarray:
+        if type(x) is not _ndarray:
             x = np.asarray(x)
-        return np.add.reduce(x, axis, None, None, keepdims), (x.shape, x.dtype, axis, keepdims)
+        return _add_reduce(x, axis, None, None, keepdims), (x, axis, keepdims)
 
     def backward(res, g, needs):
-        shape, dtype, axis, keepdims = res
+        x, axis, keepdims = res
+        shape = x.shape
         if axis is not None and not keepdims:
             g = _expand(g, shape, _axes(axis, len(shape)), False)
-        return (_fill(shape, dtype, g),)
+        return (_fill(shape, x.dtype, g),)
 
 
 @op
