@@ -85,28 +85,13 @@ def digits_space():
 _DATA = {}
 
 
-def _api(name):
-    """The Keras-style API by its public names (``tinygrad_bn.losses`` ...), falling back
-    to the ``tinygrad_bn.nn`` submodules that hold them."""
-    import importlib
-    for mod in {"Callback": ("tinygrad_bn.callbacks", "tinygrad_bn.nn.callbacks"),
-                "SparseCategoricalCrossentropy": ("tinygrad_bn.losses", "tinygrad_bn.nn.losses"),
-                "load_digits": ("tinygrad_bn.datasets", "tinygrad_bn.nn.datasets"),
-                "Adam": ("tinygrad_bn.optimizers",)}[name]:
-        try:
-            return getattr(importlib.import_module(mod), name)
-        except (ImportError, AttributeError):
-            continue
-    raise ImportError(f"tinygrad_bn's Keras-style API has no {name} yet (needed by the digits "
-                      "objective)")
-
-
 def _digits_data(validation_fraction=0.2, seed=0):
     """Train/validation split of the digits training set (the test set stays unseen
     by tuning).  Cached per process: workers load it once."""
     key = (validation_fraction, seed)
     if key not in _DATA:
-        (x, y), _ = _api("load_digits")()
+        from ..datasets import load_digits
+        (x, y), _ = load_digits()
         perm = np.random.default_rng(seed).permutation(len(x))
         n_val = int(round(validation_fraction * len(x)))
         val, tr = perm[:n_val], perm[n_val:]
@@ -128,7 +113,9 @@ def build_digits_model(params, n_features=64, n_classes=10):
 def make_report_callback(trial, monitor="val_loss"):
     """A training-loop callback that reports ``logs[monitor]`` to the trial after every
     epoch and stops training (``model.stop_training``) when the pruner says so."""
-    class _Report(_api("Callback")):
+    from ..callbacks import Callback
+
+    class _Report(Callback):
         def on_epoch_end(self, epoch, logs=None):
             value = (logs or {}).get(monitor)
             if value is None:
@@ -150,12 +137,10 @@ class DigitsObjective:
         self.epochs, self.seed = int(epochs), int(seed)
 
     def __call__(self, trial):
-        SparseCategoricalCrossentropy, Adam = _api("SparseCategoricalCrossentropy"), _api("Adam")
-        try:
-            from ..utils import set_seed
-            set_seed(self.seed + trial.index)
-        except ImportError:
-            pass
+        from ..losses import SparseCategoricalCrossentropy
+        from ..optimizers import Adam
+        from ..utils import set_seed
+        set_seed(self.seed + trial.index)
         x, y, xv, yv = _digits_data()
         p = trial.params
         model = build_digits_model(p, x.shape[1])
