@@ -43,11 +43,6 @@ def test_cli_on_the_synthetic_objective(tmp_path, capsys):
 
 def test_digits_objective_trains_and_reports():
     pytest.importorskip("sklearn")
-    try:
-        obj._api("load_digits")
-        from tinygrad_bn.nn import Sequential  # noqa: F401
-    except ImportError as e:
-        pytest.skip(f"Keras-style API not available: {e}")
     study = tune.Study("digits", obj.digits_space(), storage=None)
     study.optimize(obj.DigitsObjective(epochs=2), 2, seed=0,
                    pruner=tune.SuccessiveHalvingPruner(min_peers=1))
@@ -59,16 +54,13 @@ def test_digits_objective_trains_and_reports():
 
 def test_babysitter_checkpoint_rollback(tmp_path):
     pytest.importorskip("sklearn")
-    try:
-        from tinygrad_bn.nn import Dense, Sequential  # noqa: F401
-        obj._api("load_digits")
-    except ImportError as e:
-        pytest.skip(f"Keras-style API not available: {e}")
+    from tinygrad_bn.losses import SparseCategoricalCrossentropy
+    from tinygrad_bn.optimizers import Adam
     from tinygrad_bn.tune import Babysitter
     x, y, xv, yv = obj._digits_data()
     model = obj.build_digits_model({"hidden_units": 16, "batch_norm": True})
-    model.compile(optimizer=obj._api("Adam")(learning_rate=1e-3), metrics=["accuracy"],
-                  loss=obj._api("SparseCategoricalCrossentropy")(from_logits=True))
+    model.compile(optimizer=Adam(learning_rate=1e-3), metrics=["accuracy"],
+                  loss=SparseCategoricalCrossentropy(from_logits=True))
     sitter = Babysitter(model, x[:400], y[:400], validation_data=(xv, yv), batch_size=64,
                         checkpoint_dir=tmp_path, verbose=False)
     sitter.train(1)
