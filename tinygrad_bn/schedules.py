@@ -32,47 +32,38 @@ def _positive(name, value, cls):
         raise ValueError(f"{cls}: {name} must be > 0, got {value!r}")
 
 
-class ExponentialDecay(LearningRateSchedule):
-    """``lr0 * decay_rate ** (step / decay_steps)`` (integer division with ``staircase``)."""
+class _TimeDecay(LearningRateSchedule):
+    """Shared by the two decays that depend on ``step / decay_steps`` (floored with ``staircase``)."""
 
     def __init__(self, initial_learning_rate, decay_steps, decay_rate, staircase=False):
-        _positive("decay_steps", decay_steps, "ExponentialDecay")
+        _positive("decay_steps", decay_steps, type(self).__name__)
         self.initial_learning_rate = float(initial_learning_rate)
         self.decay_steps = decay_steps
         self.decay_rate = float(decay_rate)
         self.staircase = bool(staircase)
 
-    def __call__(self, step):
+    def _progress(self, step):
         p = float(step) / self.decay_steps
-        if self.staircase:
-            p = math.floor(p)
-        return self.initial_learning_rate * self.decay_rate ** p
+        return math.floor(p) if self.staircase else p
 
     def get_config(self):
         return dict(initial_learning_rate=self.initial_learning_rate, decay_steps=self.decay_steps,
                     decay_rate=self.decay_rate, staircase=self.staircase)
 
 
-class InverseTimeDecay(LearningRateSchedule):
+class ExponentialDecay(_TimeDecay):
+    """``lr0 * decay_rate ** (step / decay_steps)`` (integer division with ``staircase``)."""
+
+    def __call__(self, step):
+        return self.initial_learning_rate * self.decay_rate ** self._progress(step)
+
+
+class InverseTimeDecay(_TimeDecay):
     """``lr0 / (1 + decay_rate * step / decay_steps)``: the decay the course teaches
     (alpha = alpha0 / (1 + decay_rate * epoch_num) with ``decay_steps`` = steps per epoch)."""
 
-    def __init__(self, initial_learning_rate, decay_steps, decay_rate, staircase=False):
-        _positive("decay_steps", decay_steps, "InverseTimeDecay")
-        self.initial_learning_rate = float(initial_learning_rate)
-        self.decay_steps = decay_steps
-        self.decay_rate = float(decay_rate)
-        self.staircase = bool(staircase)
-
     def __call__(self, step):
-        p = float(step) / self.decay_steps
-        if self.staircase:
-            p = math.floor(p)
-        return self.initial_learning_rate / (1.0 + self.decay_rate * p)
-
-    def get_config(self):
-        return dict(initial_learning_rate=self.initial_learning_rate, decay_steps=self.decay_steps,
-                    decay_rate=self.decay_rate, staircase=self.staircase)
+        return self.initial_learning_rate / (1.0 + self.decay_rate * self._progress(step))
 
 
 class PiecewiseConstantDecay(LearningRateSchedule):
