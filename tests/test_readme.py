@@ -25,3 +25,13 @@ def test_course_example_runs():
     namespace = {}
     exec(compile(_section_code("The course example"), README, "exec"), namespace)
     assert abs(float(namespace["w"]) - 5.0) < 1e-3
+
+
+def test_keras_section_runs(capsys):
+    import pytest
+    pytest.importorskip("sklearn")
+    namespace = {}
+    exec(compile(_section_code("Keras-style models"), README, "exec"), namespace)
+    model = namespace["model"]
+    loss, acc = model.evaluate(namespace["X_test"], namespace["Y_test"], verbose=0)
+    assert acc > 0.9
