@@ -199,3 +199,146 @@ def test_dispatch_follows_config():
         with tg.GradientTape() as tape:
             F.softmax_cross_entropy(X, labels)
         assert len(tape) > 2
+
+
+# ---------------------------------------------------------------------------
+# The few-classes float32 path (C <= 32: 8 rows per vector, one row per lane)
+# ---------------------------------------------------------------------------
+
+@pytest.mark.parametrize("c", [1, 2, 3, 7, 8, 9, 10, 15, 16, 17, 31, 32, 33])
+def test_small_c_path_every_width(c):
+    rng = np.random.default_rng(100 + c)
+    for n in (1, 7, 8, 9, 23, 64):     # partial and full blocks of 8 rows
+        logits = (rng.standard_normal((n, c)) * 4).astype(np.float32)
+        labels = rng.integers(0, c, n)
+        for ls in (0.0, 0.1):
+            agree(logits, labels.astype(np.int32), "none", ls)
+            agree(logits, labels, "mean", ls)
+            probs = rng.random((n, c)).astype(np.float32)
+            probs /= probs.sum(axis=1, keepdims=True)
+            agree(logits, probs, "sum", ls)
+
+
+def _kernel_rows(x, y, ls=0.0):
+    from tinygrad_bn._kernels import softmax_ce as K
+    g = np.empty(x.shape, x.dtype.newbyteorder("="))
+    loss = np.empty(x.shape[0])
+    if y.dtype.kind == "f":
+        K.ce_forward_dense(x, y, ls, 1.0, g, loss)
+    else:
+        K.ce_forward_sparse(x, y, ls, 1.0, g, loss)
+    return loss, g
+
+
+@pytest.mark.parametrize("c", [3, 10, 24, 100])
+def test_rows_do_not_depend_on_block_position_or_threads(c):
+    # a row's loss and gradient are bit-identical whichever block of 8 (or thread) computed it;
+    # 5000 * c >= 32768 runs in parallel, the short slices serially
+    rng = np.random.default_rng(7)
+    x = (rng.standard_normal((5000, c)) * 3).astype(np.float32)
+    y = rng.integers(0, c, 5000)
+    d = rng.random((5000, c)).astype(np.float32)
+    for lab in (y, d):
+        loss, g = _kernel_rows(x, lab, 0.1)
+        for k in range(9):
+            lk, gk = _kernel_rows(x[k:k + 40], lab[k:k + 40], 0.1)
+            np.testing.assert_array_equal(lk, loss[k:k + 40])
+            np.testing.assert_array_equal(gk, g[k:k + 40])
+        l2, g2 = _kernel_rows(x, lab, 0.1)
+        np.testing.assert_array_equal(l2, loss)
+        np.testing.assert_array_equal(g2, g)
+
+
+def test_small_path_inf_nan_rows_stay_in_their_row():
+    rng = np.random.default_rng(8)
+    x = rng.standard_normal((16, 10)).astype(np.float32)
+    y = rng.integers(0, 10, 16)
+    ref_l, ref_g = _kernel_rows(x, y)
+    bad = x.copy()
+    bad[2, 3] = np.nan
+    bad[5, 0] = np.inf
+    bad[6, :] = -np.inf
+    lb, gb = _kernel_rows(bad, y)
+    ok = np.ones(16, bool)
+    ok[[2, 5, 6]] = False
+    np.testing.assert_array_equal(lb[ok], ref_l[ok])
+    np.testing.assert_array_equal(gb[ok], ref_g[ok])
+
+
+@pytest.mark.parametrize("c", [3, 10, 32, 37])
+def test_baseline_and_simd_kernels_agree_small_and_wide(c):
+    from tinygrad_bn._kernels import softmax_ce as K
+    rng = np.random.default_rng(9)
+    x = (rng.standard_normal((45, c)) * 5).astype(np.float32)
+    y = rng.integers(0, c, 45)
+    d = rng.random((45, c)).astype(np.float32)
+    d /= d.sum(axis=1, keepdims=True)
+    level = K.select_isa()
+    try:
+        K.select_isa(baseline=True)
+        base = [_kernel_rows(x, lab, 0.1) for lab in (y, d)]
+    finally:
+        assert K.select_isa() == level
+    best = [_kernel_rows(x, lab, 0.1) for lab in (y, d)]
+    for (lb, gb), (ls_, gs) in zip(base, best):
+        if c <= 32:
+            # the few-classes path is built without FMA contraction: identical on both ISAs
+            np.testing.assert_array_equal(lb, ls_)
+            np.testing.assert_array_equal(gb, gs)
+        else:
+            np.testing.assert_allclose(lb, ls_, rtol=1e-6)
+            # (softmax - target) cancels: 1 float32 ulp of the O(1) terms
+            np.testing.assert_allclose(gb, gs, rtol=1e-5, atol=1.2e-7)
+
+
+def test_fast_logf_accuracy():
+    from tinygrad_bn._kernels import softmax_ce as K
+    x = np.concatenate([1 + np.logspace(-7.5, 0, 5000), np.logspace(0, 38.5, 5000), [1.0, 3.4e38]])
+    x = x.astype(np.float32)
+    out = np.empty_like(x)
+    K.logf_vec(x, out)
+    ref = np.log(x.astype(np.float64))
+    np.testing.assert_allclose(out, ref, rtol=2e-7, atol=0)
+    assert out[x == 1].max() == 0
+
+
+def test_kernel_validates_outputs_and_copies_odd_inputs():
+    from tinygrad_bn._kernels import softmax_ce as K
+    rng = np.random.default_rng(10)
+    x = rng.standard_normal((13, 10)).astype(np.float32)
+    y = rng.integers(0, 10, 13)
+    ref_l, ref_g = _kernel_rows(x, y, 0.1)
+    # byte-swapped, unaligned and strided inputs are converted, never misread
+    buf = np.zeros(x.nbytes + 1, np.uint8)
+    xu = np.ndarray(x.shape, np.float32, buffer=buf, offset=1)
+    xu[...] = x
+    assert not xu.flags.aligned
+    xs = np.zeros((13, 20), np.float32)[:, ::2]
+    xs[...] = x
+    for xi, yi in ((x.astype(">f4"), y.astype(">i8")), (xu, y), (xs, np.repeat(y, 2)[::2])):
+        li, gi = _kernel_rows(xi, yi, 0.1)
+        np.testing.assert_array_equal(li, ref_l)
+        np.testing.assert_array_equal(gi, ref_g)
+    g, loss = np.empty_like(x), np.empty(13)
+    with pytest.raises(TypeError, match="grad must have dtype float32"):
+        K.ce_forward_sparse(x, y, 0.0, 1.0, np.empty((13, 10)), loss)
+    with pytest.raises(ValueError, match=r"loss has shape \(12,\).*expected shape \(13,\)"):
+        K.ce_forward_sparse(x, y, 0.0, 1.0, g, np.empty(12))
+    with pytest.raises(ValueError, match="C-contiguous"):
+        K.ce_forward_sparse(x, y, 0.0, 1.0, np.empty((10, 13), np.float32).T, loss)
+    ro = np.empty_like(x)
+    ro.flags.writeable = False
+    with pytest.raises(ValueError, match="writeable"):
+        K.ce_forward_sparse(x, y, 0.0, 1.0, ro, loss)
+    with pytest.raises(ValueError, match="share memory"):
+        K.ce_forward_sparse(x, y, 0.0, 1.0, x, loss)
+    with pytest.raises(ValueError, match="share memory"):
+        K.ce_forward_dense(x, g, 0.0, 1.0, g, loss)
+    with pytest.raises(TypeError, match="labels must be int32 or int64"):
+        K.ce_forward_sparse(x, y.astype(np.int16), 0.0, 1.0, g, loss)
+    with pytest.raises(TypeError, match="logits must be float32 or float64"):
+        K.ce_forward_sparse(x.astype(np.int32), y, 0.0, 1.0, g, loss)
+    with pytest.raises(TypeError, match="must be a NumPy array"):
+        K.ce_forward_sparse(x.tolist(), y, 0.0, 1.0, g, loss)
+    with pytest.raises(ValueError, match=r"label 10 at index 4"):
+        K.ce_forward_sparse(x, np.where(np.arange(13) == 4, 10, y), 0.0, 1.0, g, loss)

@@ -3,6 +3,7 @@ from numpy.typing import ArrayLike, NDArray
 
 _Arr = NDArray[np.float32] | NDArray[np.float64]
 
+def select_isa(baseline: bool = ...) -> int: ...
 def sgd_update(param: _Arr, grad: ArrayLike, velocity: _Arr | None, lr: float, momentum: float,
                nesterov: bool) -> None: ...
 def rmsprop_update(param: _Arr, grad: ArrayLike, ms: _Arr, mom: _Arr | None, lr: float, rho: float,
