@@ -219,3 +219,180 @@ def test_mixed_dtype_uses_composite_promotion():
     x = np.ones((4, 3), np.float32)
     y = F.batch_norm(x, np.ones(3), np.zeros(3))          # float64 params: NumPy promotion
     assert y.dtype == np.float64
+
+
+# ---------------------------------------------------------------------------
+# float32 kernels: float arithmetic on shifted values (see kernels/batchnorm.pyx)
+# ---------------------------------------------------------------------------
+
+def _np_reference(x, gamma, beta, dy, eps=1e-3):
+    """float64 NumPy forward + backward on the same values (two-pass statistics)."""
+    x, gamma, beta, dy = (a.astype(np.float64) for a in (x, gamma, beta, dy))
+    n = x.shape[0]
+    mu = x.mean(0)
+    xc = x - mu
+    var = (xc * xc).mean(0)
+    inv = 1.0 / np.sqrt(var + eps)
+    xhat = xc * inv
+    y = gamma * xhat + beta
+    dbeta = dy.sum(0)
+    dgamma = (dy * xhat).sum(0)
+    dx = (gamma * inv / n) * (n * dy - dbeta - xhat * dgamma)
+    return y, mu, var, dx, dgamma, dbeta
+
+
+def _check_kernels_f32(x, gamma, beta, dy, rtol=1e-5):
+    from tinygrad_bn._kernels import batchnorm as K
+    y, mu, var, invstd = K.bn_train_forward(x, gamma, beta, 1e-3)
+    dx, dgamma, dbeta = K.bn_train_backward(x, dy, mu, invstd, gamma)
+    assert y.dtype == dx.dtype == dgamma.dtype == dbeta.dtype == np.float32
+    ref = _np_reference(x, gamma, beta, dy)
+    for name, a, b in zip(["y", "mean", "var", "dx", "dgamma", "dbeta"],
+                          [y, mu, var, dx, dgamma, dbeta], ref):
+        assert np.isfinite(a).all(), name
+        np.testing.assert_allclose(a, b, rtol=rtol, atol=rtol * max(1.0, np.abs(b).max()), err_msg=name)
+
+
+@pytest.mark.parametrize("shape", [(1027, 37), (300, 1030), (4, 8), (5, 9), (2048, 130), (64, 7)])
+@pytest.mark.parametrize("loc, scale", [(0.0, 1.0), (1e4, 1e-2), (-3e3, 0.5), (1e4, 1e-1)])
+def test_f32_kernels_match_float64(shape, loc, scale):
+    # shapes: tails of the 8-lane loops (d % 8), of the 4-row groups (n % 4), several column
+    # tiles (d > 512), several row blocks and threads (2048 x 130 is above the parallel size)
+    rng = np.random.default_rng(shape[0] * shape[1])
+    x = (loc + scale * rng.standard_normal(shape)).astype(np.float32)
+    gamma = (rng.random(shape[1]) + 0.5).astype(np.float32)
+    beta = rng.standard_normal(shape[1]).astype(np.float32)
+    dy = rng.standard_normal(shape).astype(np.float32)
+    _check_kernels_f32(x, gamma, beta, dy)
+
+
+def test_f32_outlier_first_rows():
+    # the shift comes from the first rows: an outlier there must not cost accuracy
+    rng = np.random.default_rng(21)
+    x = (1e3 + rng.standard_normal((600, 24))).astype(np.float32)
+    x[0] += 200.0
+    x[1] -= 150.0
+    gamma = (rng.random(24) + 0.5).astype(np.float32)
+    beta = rng.standard_normal(24).astype(np.float32)
+    _check_kernels_f32(x, gamma, beta, rng.standard_normal(x.shape).astype(np.float32))
+
+
+@pytest.mark.parametrize("baseline", [True, False])
+def test_f32_baseline_and_best_isa_agree(baseline):
+    from tinygrad_bn._kernels import batchnorm as K
+    level = K.select_isa()
+    try:
+        K.select_isa(baseline=baseline)
+        rng = np.random.default_rng(22)
+        x = (5e3 + 0.3 * rng.standard_normal((3, 37, 45))).astype(np.float32)
+        gamma = (rng.random(45) + 0.5).astype(np.float32)
+        beta = rng.standard_normal(45).astype(np.float32)
+        assert_paths_agree(x, gamma, beta, ref_dtype=np.float64)
+        _check_kernels_f32(x.reshape(-1, 45), gamma, beta,
+                           rng.standard_normal((111, 45)).astype(np.float32))
+    finally:
+        assert K.select_isa() == level
+
+
+def test_f32_batch_of_one_and_constant_columns():
+    from tinygrad_bn._kernels import batchnorm as K
+    beta = np.array([0.5, -1.0, 2.0], np.float32)
+    for n in (1, 7, 64):
+        x = np.tile(np.array([[1e4, -3.0, 0.0]], np.float32), (n, 1))
+        y, mu, var, invstd = K.bn_train_forward(x, np.ones(3, np.float32), beta, 1e-3)
+        np.testing.assert_array_equal(y, np.broadcast_to(beta, x.shape))
+        np.testing.assert_array_equal(var, 0)
+        np.testing.assert_array_equal(mu, x[0])
+        dx, dg, db = K.bn_train_backward(x, np.ones_like(x), mu, invstd, np.ones(3, np.float32))
+        assert np.isfinite(dx).all()
+
+
+def test_kernel_outputs_allocated_or_given():
+    from tinygrad_bn._kernels import batchnorm as K
+    rng = np.random.default_rng(23)
+    for dt in (np.float32, np.float64):
+        x = rng.standard_normal((9, 5)).astype(dt)
+        g, b = np.ones(5, dt), np.zeros(5, dt)
+        dy = rng.standard_normal((9, 5)).astype(dt)
+        y, mu, var, inv = K.bn_train_forward(x, g, b, 1e-3)
+        assert y.dtype == dt and mu.dtype == var.dtype == inv.dtype == np.float64
+        bufs = (np.empty_like(x), np.empty(5), np.empty(5), np.empty(5))
+        res = K.bn_train_forward(x, g, b, 1e-3, *bufs)
+        assert all(r is o for r, o in zip(res, bufs))
+        np.testing.assert_array_equal(res[0], y)
+        dx, dgamma, dbeta = K.bn_train_backward(x, dy, mu, inv, g)
+        assert dx.dtype == dgamma.dtype == dbeta.dtype == dt
+        d64 = (np.empty_like(x), np.empty(5), np.empty(5))            # float64 sums also accepted
+        res = K.bn_train_backward(x, dy, mu, inv, g, *d64)
+        assert all(r is o for r, o in zip(res, d64))
+        np.testing.assert_allclose(d64[1], dgamma, rtol=1e-6)
+        np.testing.assert_allclose(d64[2], dbeta, rtol=1e-6)
+
+
+def test_kernel_argument_errors():
+    from tinygrad_bn._kernels import batchnorm as K
+    x = np.ones((4, 3), np.float32)
+    g, b = np.ones(3, np.float32), np.zeros(3, np.float32)
+    with pytest.raises(TypeError, match="bn_train_forward: gamma must have dtype float32"):
+        K.bn_train_forward(x, np.ones(3), b, 1e-3)
+    with pytest.raises(TypeError, match="float32 or float64"):
+        K.bn_train_forward(x.astype(np.int32), g, b, 1e-3)
+    with pytest.raises(TypeError, match="byte order"):
+        K.bn_train_forward(x.astype(">f4"), g, b, 1e-3)
+    with pytest.raises(ValueError, match="C-contiguous"):
+        K.bn_train_forward(np.ones((4, 6), np.float32)[:, ::2], g, b, 1e-3)
+    with pytest.raises(ValueError, match="2 dimension"):
+        K.bn_train_forward(np.ones(3, np.float32), g, b, 1e-3)
+    with pytest.raises(ValueError, match="epsilon"):
+        K.bn_train_forward(x, g, b, -1.0)
+    with pytest.raises(ValueError, match="read-only"):
+        out = np.empty_like(x)
+        out.flags.writeable = False
+        K.bn_train_forward(x, g, b, 1e-3, out)
+    y, mu, var, inv = K.bn_train_forward(x, g, b, 1e-3)
+    with pytest.raises(ValueError, match=r"bn_train_backward: dy has shape \(4, 2\)"):
+        K.bn_train_backward(x, np.ones((4, 2), np.float32), mu, inv, g)
+    with pytest.raises(TypeError, match="mean must have dtype float64"):
+        K.bn_train_backward(x, x, mu.astype(np.float32), inv, g)
+    with pytest.raises(TypeError, match="NumPy array"):
+        K.bn_train_backward(x, x, list(mu), inv, g)
+    with pytest.raises(TypeError, match="dgamma must have dtype float64"):
+        K.bn_train_backward(x, x, mu, inv, g, None, np.empty(3, np.int64))
+
+
+def test_f32_bit_identical_across_thread_counts(tmp_path):
+    # the row blocks and their summation order depend only on the shape
+    import os
+    import subprocess
+    import sys
+    code = (
+        "import sys, numpy as np\n"
+        "from tinygrad_bn._kernels import batchnorm as K\n"
+        "rng = np.random.default_rng(31)\n"
+        "x = (7 + 3 * rng.standard_normal((1500, 200))).astype(np.float32)\n"
+        "dy = rng.standard_normal(x.shape).astype(np.float32)\n"
+        "g = (rng.random(200) + 0.5).astype(np.float32); b = rng.random(200).astype(np.float32)\n"
+        "y, mu, var, inv = K.bn_train_forward(x, g, b, 1e-3)\n"
+        "dx, dg, db = K.bn_train_backward(x, dy, mu, inv, g)\n"
+        "np.savez(sys.argv[1], y=y, mu=mu, var=var, dx=dx, dg=dg, db=db)\n")
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    out = {}
+    for t in (1, 2):
+        env = dict(os.environ, OMP_NUM_THREADS=str(t), PYTHONPATH=root)
+        path = tmp_path / f"t{t}.npz"
+        subprocess.run([sys.executable, "-c", code, str(path)], env=env, check=True, timeout=120)
+        out[t] = np.load(path)
+    for k in out[1].files:
+        np.testing.assert_array_equal(out[1][k], out[2][k], err_msg=k)
+
+
+def test_misaligned_input_is_copied_by_the_op_and_refused_by_the_kernel():
+    from tinygrad_bn._kernels import batchnorm as K
+    rng = np.random.default_rng(41)
+    raw = np.zeros(4 * 6 * 5 + 1, np.uint8)[1:]            # float32 data at an odd address
+    x = raw.view(np.float32).reshape(6, 5)
+    x[...] = rng.standard_normal((6, 5))
+    assert not x.flags.aligned and x.flags.c_contiguous
+    assert_paths_agree(x, np.ones(5, np.float32), np.zeros(5, np.float32))
+    with pytest.raises(ValueError, match="aligned"):
+        K.bn_train_forward(x, np.ones(5, np.float32), np.zeros(5, np.float32), 1e-3)

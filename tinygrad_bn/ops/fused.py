@@ -18,6 +18,7 @@ from .registry import op
 __all__ = ["batch_norm_train", "batch_norm_infer", "softmax_ce", "last_batch_stats"]
 
 _FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
+_F32, _F64 = _FLOATS
 _tls = threading.local()
 
 
@@ -29,6 +30,9 @@ def last_batch_stats():
 
 def _as_rows(name, x):
     """x as a C-contiguous float32/float64 (rows, features) array, plus its original shape."""
+    if (type(x) is np.ndarray and (x.dtype is _F32 or x.dtype is _F64) and x.ndim == 2
+            and x.flags.c_contiguous and x.flags.aligned):
+        return x, x.shape                   # the common case, without NumPy helper calls
     x = np.asarray(x)
     if x.dtype not in _FLOATS:
         raise TypeError(f"{name}: x must be float32 or float64, got dtype {x.dtype} (shape {x.shape})")
@@ -39,16 +43,19 @@ def _as_rows(name, x):
     n = 1
     for s in shape[:-1]:
         n *= s
-    return np.ascontiguousarray(x).reshape(n, d), shape
+    return np.require(x, requirements="CA").reshape(n, d), shape     # contiguous, aligned
 
 
 def _vec(name, pname, a, d, dtype):
+    if (type(a) is np.ndarray and a.dtype == dtype and a.shape == (d,) and a.flags.c_contiguous
+            and a.flags.aligned):
+        return a
     a = np.asarray(a)
     if a.dtype.kind != "f":
         raise TypeError(f"{name}: {pname} must be floating point, got dtype {a.dtype}")
     if a.shape != (d,):
         raise ValueError(f"{name}: {pname} has shape {a.shape}, expected ({d},) (one value per feature)")
-    return np.ascontiguousarray(a, dtype=dtype)
+    return np.require(a, dtype=dtype, requirements="CA")
 
 
 @op
@@ -58,30 +65,32 @@ class batch_norm_train:
     (x, dy) + 1 write backward; statistics in double)."""
     def forward(x, gamma, beta, epsilon=1e-3):
         x2, shape = _as_rows("batch_norm_train", x)
-        n, d = x2.shape
+        d = x2.shape[1]
         dtype = x2.dtype
         gamma = _vec("batch_norm_train", "gamma", gamma, d, dtype)
         beta = _vec("batch_norm_train", "beta", beta, d, dtype)
-        out = np.empty((n, d), dtype)
-        mean = np.empty(d)
-        var = np.empty(d)
-        invstd = np.empty(d)
-        _bn.bn_train_forward(x2, gamma, beta, float(epsilon), out, mean, var, invstd)
+        # the kernel allocates out, mean, var, invstd (cheaper than np.empty from Python)
+        out, mean, var, invstd = _bn.bn_train_forward(x2, gamma, beta, float(epsilon))
         _tls.stats = (mean, var)
-        return out.reshape(shape), (x2, mean, invstd, gamma, shape)
+        if len(shape) != 2:
+            out = out.reshape(shape)
+        return out, (x2, mean, invstd, gamma, shape)
 
     def backward(res, g, needs):
         x2, mean, invstd, gamma, shape = res
-        dtype = x2.dtype
-        dy = np.ascontiguousarray(g, dtype=dtype).reshape(x2.shape)
-        d = x2.shape[1]
-        dx = np.empty_like(x2)
-        dgamma = np.empty(d)
-        dbeta = np.empty(d)
-        _bn.bn_train_backward(x2, dy, mean, invstd, gamma, dx, dgamma, dbeta)
-        return (dx.reshape(shape) if needs[0] else None,
-                dgamma.astype(dtype) if needs[1] else None,
-                dbeta.astype(dtype) if needs[2] else None)
+        dy = g
+        if (type(dy) is not np.ndarray or dy.dtype != x2.dtype or not dy.flags.c_contiguous
+                or not dy.flags.aligned):
+            dy = np.require(g, dtype=x2.dtype, requirements="CA")
+        if dy.shape != x2.shape:
+            dy = dy.reshape(x2.shape)
+        # dgamma, dbeta: summed in double, stored in x's dtype by the kernel
+        dx, dgamma, dbeta = _bn.bn_train_backward(x2, dy, mean, invstd, gamma)
+        if len(shape) != 2:
+            dx = dx.reshape(shape)
+        return (dx if needs[0] else None,
+                dgamma if needs[1] else None,
+                dbeta if needs[2] else None)
 
 
 @op
@@ -121,6 +130,7 @@ class batch_norm_infer:
 
 
 _REDUCTIONS = ("mean", "sum", "none")
+_LABEL_INTS = (np.dtype(np.int32), np.dtype(np.int64))
 
 
 @op
@@ -132,32 +142,37 @@ class softmax_ce:
     scales it by the incoming gradient (and returns it as is when that is 1).
     """
     def forward(logits, labels, reduction="mean", label_smoothing=0.0):
-        x = np.asarray(logits)
-        if x.dtype not in _FLOATS:
-            raise TypeError(f"softmax_ce: logits must be float32 or float64, got dtype {x.dtype}")
+        # Kept lean: at (512, 10) the kernel takes a few microseconds, so every NumPy helper
+        # call here shows.  The kernel validates shapes and label values and copies
+        # non-contiguous inputs itself.
+        x = logits if type(logits) is np.ndarray else np.asarray(logits)
+        dtype = x.dtype
+        if dtype not in _FLOATS:
+            raise TypeError(f"softmax_ce: logits must be float32 or float64, got dtype {dtype}")
         if x.ndim != 2:
             raise ValueError(f"softmax_ce: logits must have shape (N, C), got shape {x.shape}")
         if reduction not in _REDUCTIONS:
             raise ValueError(f"softmax_ce: reduction must be one of {_REDUCTIONS}, got {reduction!r}")
-        x = np.ascontiguousarray(x)
         n, c = x.shape
-        dtype = x.dtype
         ls = float(label_smoothing)
         scale = 1.0 / n if (reduction == "mean" and n > 0) else 1.0
-        y = np.asarray(labels)
+        y = labels if type(labels) is np.ndarray else np.asarray(labels)
+        ydt = y.dtype
         grad = np.empty((n, c), dtype)
         loss = np.empty(n)
-        if y.dtype.kind in "iu":
-            if y.dtype != np.int32 and y.dtype != np.int64:
-                y = y.astype(np.int64)
-            total = _ce.ce_forward_sparse(x, np.ascontiguousarray(y), ls, scale, grad, loss)
-        elif y.dtype.kind == "f":
+        if ydt in _LABEL_INTS:
+            total = _ce.ce_forward_sparse(x, y, ls, scale, grad, loss)
+        elif ydt.kind in "iu":
+            total = _ce.ce_forward_sparse(x, y.astype(np.int64), ls, scale, grad, loss)
+        elif ydt.kind == "f":
             if y.shape != x.shape:
                 raise ValueError(f"softmax_ce: dense labels must have the logits' shape {x.shape}, got {y.shape}")
-            total = _ce.ce_forward_dense(x, np.ascontiguousarray(y, dtype=dtype), ls, scale, grad, loss)
+            if ydt != dtype:
+                y = y.astype(dtype)
+            total = _ce.ce_forward_dense(x, y, ls, scale, grad, loss)
         else:
             raise TypeError(f"softmax_ce: labels must be integer class ids or float probabilities, "
-                            f"got dtype {y.dtype}")
+                            f"got dtype {ydt}")
         if reduction == "mean":
             out = dtype.type(total / n) if n else dtype.type(np.nan)
         elif reduction == "sum":
