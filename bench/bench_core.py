@@ -9,7 +9,7 @@ import sys
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from common import median_time, report, try_import_torch  # noqa: E402
+from common import median_times, report, try_import_torch  # noqa: E402
 
 import tinygrad_bn as tg  # noqa: E402
 
@@ -55,7 +55,7 @@ def course_torch(torch):
             cost = x[0] * w ** 2 + x[1] * w + x[2]
             cost.backward()
             opt.step()
-        return float(w)
+        return float(w.detach())
     return run
 
 
@@ -97,17 +97,13 @@ def main(argv=None, repeats=7):
     if torch is not None:
         torch.set_num_threads(1)
     assert abs(course_ours() - 5.0) < 1e-3
-    ours = median_time(course_ours, repeats=repeats, min_time=0.2)
-    others = {"numpy": median_time(course_numpy, repeats=repeats, min_time=0.2)}
-    if torch is not None:
-        others["torch"] = median_time(course_torch(torch), repeats=repeats, min_time=0.2)
-    report("course example: 1000 Adam minimize steps", ours, others,
-           "target ours/torch <= 0.10")
-    ours = median_time(perop_ours(), repeats=repeats)
-    others = {"numpy": median_time(perop_numpy(), repeats=repeats)}
-    if torch is not None:
-        others["torch"] = median_time(perop_torch(torch), repeats=repeats)
-    report("(x*x + x).sum() fwd+bwd, shape (4,)", ours, others, "target ours/torch <= 0.25")
+    t = median_times({"ours": course_ours, "numpy": course_numpy,
+                      "torch": course_torch(torch) if torch is not None else None},
+                     repeats=repeats, min_time=0.2)
+    report("course example: 1000 Adam minimize steps", t.pop("ours"), t, "target ours/torch <= 0.10")
+    t = median_times({"ours": perop_ours(), "numpy": perop_numpy(),
+                      "torch": perop_torch(torch) if torch is not None else None}, repeats=repeats)
+    report("(x*x + x).sum() fwd+bwd, shape (4,)", t.pop("ours"), t, "target ours/torch <= 0.25")
 
 
 if __name__ == "__main__":

@@ -16,7 +16,7 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from bench.common import fmt_time, median_time, report, try_import_torch  # noqa: E402
+from bench.common import fmt_time, median_time, median_times, report, try_import_torch  # noqa: E402
 
 import tinygrad_bn as tg  # noqa: E402
 from tinygrad_bn._kernels import optim as _optim  # noqa: E402
@@ -86,10 +86,11 @@ def bench_bn(shape, torch, copy_gbs):
     gamma = rng.random(d, dtype=np.float32) + 0.5
     beta = rng.random(d, dtype=np.float32)
     dy = rng.standard_normal(shape, dtype=np.float32)
-    t_fused = median_time(tape_bn(F.batch_norm_fused, x, gamma, beta, dy))
-    t_comp = median_time(tape_bn(F.batch_norm_composite, x, gamma, beta, dy))
-    t_np = median_time(lambda: numpy_bn_fwd_bwd(x, gamma, beta, dy))
-    t_torch = median_time(torch_bn(torch, x, gamma, beta, dy)) if torch is not None else None
+    t = median_times({"fused": tape_bn(F.batch_norm_fused, x, gamma, beta, dy),
+                      "composite": tape_bn(F.batch_norm_composite, x, gamma, beta, dy),
+                      "numpy": lambda: numpy_bn_fwd_bwd(x, gamma, beta, dy),
+                      "torch": torch_bn(torch, x, gamma, beta, dy) if torch is not None else None})
+    t_fused, t_comp, t_np, t_torch = t["fused"], t["composite"], t["numpy"], t["torch"]
     extra = ""
     if n * d >= 1 << 20:
         # forward: 2 reads of x + 1 write of y; backward: 2 reads of (x, dy) + 1 write of dx
@@ -143,10 +144,11 @@ def bench_ce(shape, torch, copy_gbs):
     n, c = shape
     logits = rng.standard_normal(shape, dtype=np.float32) * 3
     labels = rng.integers(0, c, n).astype(np.int64)
-    t_fused = median_time(tape_ce(F.softmax_cross_entropy_fused, logits, labels))
-    t_comp = median_time(tape_ce(F.softmax_cross_entropy_composite, logits, labels))
-    t_np = median_time(lambda: numpy_ce_fwd_bwd(logits, labels))
-    t_torch = median_time(torch_ce(torch, logits, labels)) if torch is not None else None
+    t = median_times({"fused": tape_ce(F.softmax_cross_entropy_fused, logits, labels),
+                      "composite": tape_ce(F.softmax_cross_entropy_composite, logits, labels),
+                      "numpy": lambda: numpy_ce_fwd_bwd(logits, labels),
+                      "torch": torch_ce(torch, logits, labels) if torch is not None else None})
+    t_fused, t_comp, t_np, t_torch = t["fused"], t["composite"], t["numpy"], t["torch"]
     extra = ""
     if n * c >= 1 << 20:
         nbytes = 2 * logits.nbytes          # one read of the logits, one write of the gradient
@@ -198,15 +200,14 @@ def bench_adam(size, torch, copy_gbs):
         st["v"] = b2 * st["v"] + (1 - b2) * g ** 2
         pt[...] -= alpha * st["m"] / (np.sqrt(st["v"]) + eps)
 
-    t_fused = median_time(fused)
-    t_np = median_time(numpy_inplace)
-    t_text = median_time(numpy_textbook)
-    t_torch = None
+    torch_step = None
     if torch is not None:
         tp = torch.nn.Parameter(torch.tensor(p))
         tp.grad = torch.tensor(g)
-        opt = torch.optim.Adam([tp], lr=lr, betas=(b1, b2), eps=eps)
-        t_torch = median_time(opt.step)
+        torch_step = torch.optim.Adam([tp], lr=lr, betas=(b1, b2), eps=eps).step
+    t = median_times({"fused": fused, "in-place": numpy_inplace, "textbook": numpy_textbook,
+                      "torch": torch_step})
+    t_fused, t_np, t_text, t_torch = t["fused"], t["in-place"], t["textbook"], t["torch"]
     nbytes = 7 * p.nbytes                   # read p, g, m, v; write p, m, v
     bound = nbytes / (copy_gbs * 1e9)
     extra = (f"{_gbs(nbytes, t_fused):5.1f} GB/s vs copy {copy_gbs:5.1f} GB/s; "

@@ -14,7 +14,7 @@ import sys
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from common import median_time, report, try_import_torch  # noqa: E402
+from common import median_times, report, try_import_torch  # noqa: E402
 
 import tinygrad_bn as tg  # noqa: E402
 
@@ -145,23 +145,21 @@ def main(argv=None, repeats=5):
     torch = try_import_torch()
     params = init_params()
     np_opt = NumpyAdam(params)
-    t_numpy = median_time(lambda: numpy_epoch(x, y, params, np_opt), repeats=repeats, min_time=0.2)
-
     v = {k: tg.Var(a) for k, a in init_params().items()}
-    t_tape = median_time(lambda: tape_epoch(x, y, v, tg.optimizers.Adam(1e-3)), repeats=repeats, min_time=0.2)
-
-    others = {"numpy": t_numpy}
-    if torch is not None:
-        others["torch"] = median_time(torch_epoch_fn(torch, x, y), repeats=repeats, min_time=0.2)
+    contenders = {"tape loop": lambda: tape_epoch(x, y, v, tg.optimizers.Adam(1e-3)),
+                  "numpy": lambda: numpy_epoch(x, y, params, np_opt),
+                  "torch": torch_epoch_fn(torch, x, y) if torch is not None else None}
     try:
         model = keras_model()
         model.fit(x, y, batch_size=BATCH, epochs=1, verbose=0, shuffle=False)
-        t_fit = median_time(lambda: model.fit(x, y, batch_size=BATCH, epochs=1, verbose=0, shuffle=False),
-                            repeats=repeats, min_time=0.2)
-        report("digits MLP+BN, 1 epoch, batch 32: Sequential.fit", t_fit, others)
+        contenders["fit"] = lambda: model.fit(x, y, batch_size=BATCH, epochs=1, verbose=0, shuffle=False)
     except ImportError as exc:
         print(f"# Sequential.fit case skipped: {exc}")
-    report("digits MLP+BN, 1 epoch, batch 32: tape loop", t_tape, others)
+    t = median_times(contenders, repeats=repeats, min_time=0.2)
+    others = {"numpy": t["numpy"], "torch": t["torch"]}
+    if t.get("fit") is not None:
+        report("digits MLP+BN, 1 epoch, batch 32: Sequential.fit", t["fit"], others)
+    report("digits MLP+BN, 1 epoch, batch 32: tape loop", t["tape loop"], others)
 
 
 if __name__ == "__main__":

@@ -41,6 +41,23 @@ def median_time(fn, repeats=7, min_time=0.05, warmup=1):
     return statistics.median(times)
 
 
+def median_times(contenders, repeats=5, rounds=3, min_time=0.05):
+    """Median seconds per call of each ``{name: fn}``, measured in interleaved rounds.
+
+    Each round times every contender once (``median_time``), in an order rotated
+    from round to round, so a slow spell of the shared machine or a cache left
+    warm by the previous contender does not favour one of them; the result per
+    contender is the median over rounds.  Ratios are then taken within one run.
+    """
+    names = [n for n, fn in contenders.items() if fn is not None]
+    samples = {n: [] for n in names}
+    for r in range(rounds):
+        order = names[r % len(names):] + names[:r % len(names)]
+        for n in order:
+            samples[n].append(median_time(contenders[n], repeats=repeats, min_time=min_time))
+    return {n: (statistics.median(samples[n]) if n in samples else None) for n in contenders}
+
+
 def fmt_time(seconds):
     if seconds is None:
         return "n/a"
