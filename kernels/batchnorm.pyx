@@ -132,7 +132,13 @@ cdef extern from *:
        on (4096, 1024)).  The 4 results of a step are stored after all its
        loads, so no load waits behind a store to an address 4 KiB away (false
        "4K aliasing"; NumPy's large arrays all start at the same page offset --
-       the strip version of the dx loop ran 2x slower because of it). */
+       the strip version of the dx loop ran 2x slower because of it).
+       Column tiling (both passes on one block of W columns over all rows, so
+       the second pass re-reads the block from L3) was also measured, with
+       W = 64..512, software prefetch and non-temporal stores: 1.3-2x SLOWER at
+       (4096, 1024) on the 2-core EPYC, because 1-2 KiB row segments 4 KiB apart
+       stream far worse (stats ~11 vs ~15 GB/s per core; y written at ~60% of
+       the contiguous rate) than the L3 reuse saves. */
 
     /* ---- statistics over rows [r0, r1): s1 = sum(x - h), s2 = sum((x - h)^2) ----
        Float accumulators a1, a2 per tile of columns, for one block of
