@@ -1,20 +1,18 @@
 """Callbacks: the Keras protocol, early stopping, checkpoints, learning-rate control, CSV logs."""
 import csv
+from functools import partial
 
 import numpy as np
 import pytest
 
+from _data import make_blobs
 import tinygrad_bn as tg
 from tinygrad_bn import callbacks
 from tinygrad_bn.losses import MeanSquaredError, SparseCategoricalCrossentropy
 from tinygrad_bn.nn import Dense, Sequential, load_model
 
 
-def blobs(n=96, d=4, c=3, seed=0):
-    rng = np.random.default_rng(seed)
-    centers = rng.standard_normal((c, d)) * 3
-    y = rng.integers(0, c, n)
-    return (centers[y] + rng.standard_normal((n, d))).astype(np.float32), y
+blobs = partial(make_blobs, n=96, d=4, c=3)
 
 
 def model(lr=0.01):

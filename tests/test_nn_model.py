@@ -1,19 +1,16 @@
 """Sequential: the course's Keras snippet, fit/evaluate/predict, input validation, progress display."""
+from functools import partial
+
 import numpy as np
 import pytest
 
+from _data import make_blobs
 import tinygrad_bn as tg
 from tinygrad_bn.losses import SparseCategoricalCrossentropy
 from tinygrad_bn.nn import BatchNormalization, Dense, Input, ReLU, Sequential
 
 
-def blobs(n=300, d=8, c=3, seed=0):
-    """An easy c-class problem: Gaussian blobs."""
-    rng = np.random.default_rng(seed)
-    centers = rng.standard_normal((c, d)) * 3
-    y = rng.integers(0, c, n)
-    x = (centers[y] + rng.standard_normal((n, d))).astype(np.float32)
-    return x, y
+blobs = partial(make_blobs, n=300, d=8, c=3)
 
 
 def bn_model(seed=0, out=3):

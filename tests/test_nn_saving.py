@@ -1,20 +1,18 @@
 """Saving: weights, whole models, exact resume, atomic writes."""
 import json
 import os
+from functools import partial
 
 import numpy as np
 import pytest
 
+from _data import make_blobs
 import tinygrad_bn as tg
 from tinygrad_bn.losses import SparseCategoricalCrossentropy
 from tinygrad_bn.nn import BatchNormalization, Dense, Dropout, ReLU, Sequential, load_model, saving
 
 
-def blobs(n=200, d=8, c=3, seed=0):
-    rng = np.random.default_rng(seed)
-    centers = rng.standard_normal((c, d)) * 3
-    y = rng.integers(0, c, n)
-    return (centers[y] + rng.standard_normal((n, d))).astype(np.float32), y
+blobs = partial(make_blobs, n=200, d=8, c=3)
 
 
 def make_model(seed=0):

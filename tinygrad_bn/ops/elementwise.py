@@ -5,7 +5,7 @@ to each input's shape with :func:`unbroadcast`.
 """
 import numpy as np
 
-from .registry import op, shape_of, unbroadcast  # noqa: F401
+from .registry import op, shape_of, unbroadcast
 
 
 @op(operator="add")
