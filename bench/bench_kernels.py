@@ -20,7 +20,7 @@ from bench.common import fmt_time, median_time, median_times, report, try_import
 
 import tinygrad_bn as tg  # noqa: E402
 from tinygrad_bn._kernels import optim as _optim  # noqa: E402
-from tinygrad_bn.nn import functional as F  # noqa: E402
+from tinygrad_bn.keras import functional as F  # noqa: E402
 
 EPS = 1e-3
 

@@ -92,7 +92,7 @@ def numpy_epoch(x, y, params, opt):
 
 def tape_epoch(x, y, v, opt):
     """Our engine without the model API: Vars, the tape, fused batch norm and softmax-CE."""
-    from tinygrad_bn.nn import functional as F
+    from tinygrad_bn.keras import functional as F
     variables = list(v.values())
     n = len(x)
     for s in range(0, n, BATCH):
@@ -106,7 +106,7 @@ def tape_epoch(x, y, v, opt):
 
 
 def keras_model(seed=0):
-    from tinygrad_bn.nn import BatchNormalization, Dense, ReLU, Sequential
+    from tinygrad_bn.keras import BatchNormalization, Dense, ReLU, Sequential
     model = Sequential([Dense(25, use_bias=False), BatchNormalization(epsilon=EPS), ReLU(),
                         Dense(15, use_bias=False), BatchNormalization(epsilon=EPS), ReLU(),
                         Dense(10)])

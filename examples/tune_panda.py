@@ -4,7 +4,7 @@
 """
 from tinygrad_bn.datasets import load_digits
 from tinygrad_bn.losses import SparseCategoricalCrossentropy
-from tinygrad_bn.nn import Activation, BatchNormalization, Dense, Sequential
+from tinygrad_bn.keras import Activation, BatchNormalization, Dense, Sequential
 from tinygrad_bn.optimizers import Adam
 from tinygrad_bn.tune import Babysitter
 

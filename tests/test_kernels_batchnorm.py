@@ -5,7 +5,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import tinygrad_bn as tg
-from tinygrad_bn.nn import functional as F
+from tinygrad_bn.keras import functional as F
 
 RTOL = {np.float32: 1e-5, np.float64: 1e-10}
 ATOL = {np.float32: 1e-5, np.float64: 1e-10}

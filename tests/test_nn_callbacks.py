@@ -9,7 +9,7 @@ from _data import make_blobs
 import tinygrad_bn as tg
 from tinygrad_bn import callbacks
 from tinygrad_bn.losses import MeanSquaredError, SparseCategoricalCrossentropy
-from tinygrad_bn.nn import Dense, Sequential, load_model
+from tinygrad_bn.keras import Dense, Sequential, load_model
 
 
 blobs = partial(make_blobs, n=96, d=4, c=3)

@@ -1,13 +1,13 @@
-"""Layers, initializers, losses and metrics of tinygrad_bn.nn."""
+"""Layers, initializers, losses and metrics of tinygrad_bn.keras."""
 import numpy as np
 import pytest
 
 import tinygrad_bn as tg
 from tinygrad_bn import initializers, losses, metrics
-from tinygrad_bn.nn import (Activation, BatchNormalization, Dense, Dropout, Flatten, ReLU,
+from tinygrad_bn.keras import (Activation, BatchNormalization, Dense, Dropout, Flatten, ReLU,
                             Softmax)
-from tinygrad_bn.nn.layers import dense_nobias_op, dense_op
-from tinygrad_bn.nn.losses import prob_bce, prob_cross_entropy, sigmoid_bce
+from tinygrad_bn.keras.layers import dense_nobias_op, dense_op
+from tinygrad_bn.keras.losses import prob_bce, prob_cross_entropy, sigmoid_bce
 
 
 def rand(*shape, seed=0):
@@ -176,7 +176,7 @@ def test_batchnorm_layer_gradcheck():
     bn(x.astype(np.float32))
 
     def f(x, g, b):
-        from tinygrad_bn.nn import functional as F
+        from tinygrad_bn.keras import functional as F
         return F.batch_norm(x, g, b, epsilon=1e-3)
     assert tg.gradcheck(f, x, rand(3, seed=5), rand(3, seed=6))
 

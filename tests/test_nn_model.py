@@ -7,7 +7,7 @@ import pytest
 from _data import make_blobs
 import tinygrad_bn as tg
 from tinygrad_bn.losses import SparseCategoricalCrossentropy
-from tinygrad_bn.nn import BatchNormalization, Dense, Input, ReLU, Sequential
+from tinygrad_bn.keras import BatchNormalization, Dense, Input, ReLU, Sequential
 
 
 blobs = partial(make_blobs, n=300, d=8, c=3)
@@ -42,8 +42,8 @@ model.fit(X, Y, epochs = 10)
 
 IMPORTS = {
     "import tensorflow as tf": "import tinygrad_bn as tf",
-    "from tensorflow.keras import Sequential": "from tinygrad_bn.nn import Sequential",
-    "from tensorflow.keras.layers import Dense": "from tinygrad_bn.nn.layers import Dense",
+    "from tensorflow.keras import Sequential": "from tinygrad_bn.keras import Sequential",
+    "from tensorflow.keras.layers import Dense": "from tinygrad_bn.keras.layers import Dense",
     "from tensorflow.keras.losses import SparseCategoricalCrossentropy":
         "from tinygrad_bn.losses import SparseCategoricalCrossentropy",
 }
@@ -251,7 +251,7 @@ def test_verbose_progress_with_and_without_tqdm(capsys, monkeypatch):
     model = bn_model()
     model.compile(optimizer="adam", loss=SparseCategoricalCrossentropy(from_logits=True),
                   metrics=["accuracy"])
-    from tinygrad_bn.nn import progress
+    from tinygrad_bn.keras import progress
     monkeypatch.setattr(progress, "_is_tty", lambda fh: True)     # as on a terminal: tqdm bars
     model.fit(x, y, epochs=2, verbose=1)
     out = capsys.readouterr()

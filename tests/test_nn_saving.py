@@ -9,7 +9,7 @@ import pytest
 from _data import make_blobs
 import tinygrad_bn as tg
 from tinygrad_bn.losses import SparseCategoricalCrossentropy
-from tinygrad_bn.nn import BatchNormalization, Dense, Dropout, ReLU, Sequential, load_model, saving
+from tinygrad_bn.keras import BatchNormalization, Dense, Dropout, ReLU, Sequential, load_model, saving
 
 
 blobs = partial(make_blobs, n=200, d=8, c=3)

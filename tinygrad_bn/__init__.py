@@ -41,8 +41,9 @@ def equal(a, b):
 
 
 def __getattr__(name):
-    # Heavier subpackages load on first use: tinygrad_bn.nn, .tune, .utils, .datasets ...
+    # Heavier subpackages load on first use: tinygrad_bn.keras, .tune, .utils, .datasets ...
     import importlib
-    if name in ("nn", "tune", "utils", "datasets", "initializers", "losses", "callbacks", "metrics", "demo"):
+    if name in ("nn", "keras", "tune", "utils", "datasets", "data", "initializers", "losses", "callbacks",
+                "metrics", "demo"):
         return importlib.import_module(f".{name}", __name__)
     raise AttributeError(f"module 'tinygrad_bn' has no attribute {name!r}")

@@ -1,3 +1,3 @@
-"""``tinygrad_bn.callbacks``: the same objects as ``tinygrad_bn.nn.callbacks`` (like ``tf.keras.callbacks``)."""
-from .nn.callbacks import *  # noqa: F401,F403
-from .nn.callbacks import __all__  # noqa: F401
+"""``tinygrad_bn.callbacks``: the same objects as ``tinygrad_bn.keras.callbacks`` (like ``tf.keras.callbacks``)."""
+from .keras.callbacks import *  # noqa: F401,F403
+from .keras.callbacks import __all__  # noqa: F401

@@ -44,7 +44,7 @@ def course_minimize(steps=1000, out=print):
 def build_network(batch_norm=True):
     """The course's digits network; with batch norm, each hidden Dense drops its bias
     (BN's beta replaces it) and is followed by BatchNormalization and ReLU."""
-    from .nn import BatchNormalization, Dense, ReLU, Sequential
+    from .keras import BatchNormalization, Dense, ReLU, Sequential
     if batch_norm:
         return Sequential([
             Dense(25, use_bias=False), BatchNormalization(), ReLU(),

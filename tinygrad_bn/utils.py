@@ -2,7 +2,7 @@
 
 Reproducibility
 ---------------
-Every random draw in ``tinygrad_bn.nn`` comes from NumPy ``Generator``\\ s that
+Every random draw in ``tinygrad_bn.keras`` comes from NumPy ``Generator``\\ s that
 are derived from one global generator.  ``set_seed(s)`` resets it (and seeds
 Python's ``random`` and NumPy's legacy global state for the user's own code),
 so::

@@ -1,24 +1,26 @@
-"""Keras-style neural networks on the tinygrad_bn tape.
+"""``tinygrad_bn.nn``: TensorFlow's ``tf.nn`` functions on the tape.
 
-    from tinygrad_bn.nn import Sequential, Dense, BatchNormalization, ReLU
-    from tinygrad_bn.losses import SparseCategoricalCrossentropy
-
-    model = Sequential([Dense(25, use_bias=False), BatchNormalization(), ReLU(),
-                        Dense(10)])
-    model.compile(optimizer="adam", loss=SparseCategoricalCrossentropy(from_logits=True),
-                  metrics=["accuracy"])
-    history = model.fit(x, y, epochs=10, validation_split=0.1)
-
-Submodules: ``layers``, ``model``, ``losses``, ``metrics``, ``initializers``,
-``callbacks``, ``saving``, ``functional`` (batch norm and softmax
-cross-entropy as functions).
+The Keras-style layers, models, losses and callbacks that lived here before
+0.2 are in :mod:`tinygrad_bn.keras` (as ``tf.keras``).  Their old names
+(``tinygrad_bn.nn.Dense``, ``tinygrad_bn.nn.layers`` ...) still work for one
+release and raise a ``DeprecationWarning``.
 """
-from . import callbacks, initializers, layers, losses, metrics
-from .layers import (Activation, BatchNormalization, Dense, Dropout, Flatten, Input, InputLayer, Layer, ReLU,
-                     Softmax)
-from .model import History, Sequential
-from .saving import load_model
+import importlib
+import warnings
 
-__all__ = ["Sequential", "History", "load_model", "Layer", "Input", "InputLayer", "Dense",
-           "BatchNormalization", "Activation", "ReLU", "Softmax", "Dropout", "Flatten",
-           "callbacks", "initializers", "layers", "losses", "metrics"]
+from ._functions import *  # noqa: F401,F403
+from ._functions import __all__  # noqa: F401
+
+_MOVED_MODULES = ("layers", "model", "losses", "metrics", "initializers", "callbacks", "saving",
+                  "functional", "progress")
+
+
+def __getattr__(name):
+    if name in _MOVED_MODULES:
+        return importlib.import_module(f".{name}", __name__)
+    keras = importlib.import_module("..keras", __name__)
+    if hasattr(keras, name):
+        warnings.warn(f"tinygrad_bn.nn.{name} is deprecated; use tinygrad_bn.keras.{name} "
+                      "(tinygrad_bn.nn is now TF's tf.nn)", DeprecationWarning, stacklevel=2)
+        return getattr(keras, name)
+    raise AttributeError(f"module 'tinygrad_bn.nn' has no attribute {name!r}")

@@ -3,7 +3,7 @@
 The forward and the backward call the Cython kernels of
 ``tinygrad_bn._kernels`` (see ``kernels/*.pyx`` and ``docs/kernels.md``); the
 readable composite definitions they must agree with are in
-``tinygrad_bn.nn.functional``.  Inputs are float32 or float64; the feature /
+``tinygrad_bn.keras.functional``.  Inputs are float32 or float64; the feature /
 class axis is the last one and any leading axes are flattened into rows.
 Non-contiguous inputs are copied once.
 """

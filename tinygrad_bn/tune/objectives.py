@@ -100,7 +100,7 @@ def _digits_data(validation_fraction=0.2, seed=0):
 
 
 def build_digits_model(params, n_features=64, n_classes=10):
-    from ..nn import Activation, BatchNormalization, Dense, Sequential
+    from ..keras import Activation, BatchNormalization, Dense, Sequential
     units = int(params["hidden_units"])
     if params.get("batch_norm"):
         layers = [Dense(units, use_bias=False), BatchNormalization(), Activation("relu"),

@@ -87,7 +87,7 @@ class Babysitter:
 
     def rollback(self, tag):
         """Return to checkpoint ``tag``: the model, its optimizer and the epoch count."""
-        from ..nn import load_model
+        from ..keras import load_model
         if tag not in self._checkpoints:
             raise KeyError(f"no checkpoint {tag!r} (have {sorted(self._checkpoints)})")
         path, epoch = self._checkpoints[tag]
