@@ -66,6 +66,13 @@ for path in sorted(glob.glob("kernels/*.pyx")):
     name = os.path.splitext(os.path.basename(path))[0]
     extensions.append(Extension(f"tinygrad_bn._kernels.{name}", [path], **common))
 
+# TINYGRAD_BN_BUILD_ONLY=engine|kernels builds one group in place (development only).
+_only = os.environ.get("TINYGRAD_BN_BUILD_ONLY", "")
+if _only == "engine":
+    extensions = extensions[:1]
+elif _only == "kernels":
+    extensions = extensions[1:]
+
 directives = {
     "language_level": 3,
     "boundscheck": DEBUG,

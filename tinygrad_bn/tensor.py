@@ -5,6 +5,7 @@ Tensor whose value the optimizers update in place, and which every
 ``GradientTape`` watches automatically (like ``tf.Variable``).
 """
 import itertools
+import sys
 
 import numpy as np
 
@@ -50,21 +51,44 @@ class Var(Tensor):
                              f"{self.data.shape} of variable {self.name!r}")
         return arr
 
+    def _writable(self):
+        """The array to update in place: ``self.data`` when nothing else refers to it,
+        else a fresh copy that becomes ``self.data`` (copy-on-write).
+
+        This is what makes every read of a variable a value (TF semantics): a
+        tensor, view or tape residual that still holds the old array keeps the
+        old numbers.  Only the reference count is checked, so an update that
+        nobody observes costs no copy.  Every in-place writer (``assign*``,
+        the optimizers) must get its target array from here.
+        """
+        arr = self.data
+        if not arr.flags.writeable:
+            raise ValueError(f"variable {self.name!r} (shape {arr.shape}, dtype {arr.dtype}) is read-only: "
+                             "its array is not writeable")
+        # references: the attribute, the local `arr`, getrefcount's own argument
+        if sys.getrefcount(arr) > 3:
+            arr = np.array(arr, order="C", copy=True)
+            self.data = arr
+        return arr
+
     def assign(self, value):
         """Set the value (same shape; cast to the variable's dtype).  Returns the variable."""
-        np.copyto(self.data, self._value_like(value, "assign"), casting="unsafe")
+        value = self._value_like(value, "assign")
+        np.copyto(self._writable(), value, casting="unsafe")
         return self
 
     def assign_add(self, delta):
         """Add ``delta`` in place.  Returns the variable."""
         arr = self._value_like(delta, "assign_add")
-        np.add(self.data, arr, out=self.data, casting="unsafe")
+        out = self._writable()
+        np.add(out, arr, out=out, casting="unsafe")
         return self
 
     def assign_sub(self, delta):
         """Subtract ``delta`` in place.  Returns the variable."""
         arr = self._value_like(delta, "assign_sub")
-        np.subtract(self.data, arr, out=self.data, casting="unsafe")
+        out = self._writable()
+        np.subtract(out, arr, out=out, casting="unsafe")
         return self
 
     def read_value(self):
