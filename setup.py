@@ -54,8 +54,10 @@ def openmp_flags():
 
 omp_compile, omp_link = openmp_flags()
 opt = ["-O0", "-g"] if DEBUG else ["-O3"]
+# errno is never read after libm calls; without this GCC cannot inline/vectorise exp/sqrt.
+opt.append("-fno-math-errno")
 common = dict(
-    include_dirs=[np.get_include()],
+    include_dirs=[np.get_include(), "kernels"],
     define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")],
     extra_compile_args=opt + omp_compile,
     extra_link_args=omp_link,
