@@ -3,15 +3,90 @@
 Concrete layers are in :mod:`tinygrad_bn.keras.layers`.
 """
 import re
+import threading
 
 import numpy as np
 
 from ..tensor import Tensor, Var, wrap
 from . import initializers as _inits
 
-__all__ = ["Layer", "InputLayer", "Input"]
+__all__ = ["Layer", "InputLayer", "Input", "add_state_update", "deferred_state_updates"]
 
 _FLOATX = np.float32
+
+
+# ---------------------------------------------------------------------------
+# State updates (BatchNormalization's moving statistics ...) and their deferral
+# ---------------------------------------------------------------------------
+
+_STATE = threading.local()   # per thread, as the tapes: .pending is the innermost deferral or None
+
+
+class PendingStateUpdates:
+    """The state updates recorded inside one :func:`deferred_state_updates` block.
+
+    ``commit()`` applies them in the order they were recorded (or hands them to an
+    enclosing block, which commits or discards them in turn); leaving the block
+    without ``commit()`` (an exception in the step) discards them.
+    """
+
+    __slots__ = ("_fns", "_parent", "_closed")
+
+    def __init__(self, parent):
+        self._fns = []
+        self._parent = parent
+        self._closed = False
+
+    def append(self, fn):
+        self._fns.append(fn)
+
+    def __len__(self):
+        return len(self._fns)
+
+    def commit(self):
+        fns, self._fns = self._fns, []
+        if self._parent is not None:
+            self._parent._fns.extend(fns)
+            return
+        for fn in fns:
+            fn()
+
+    def discard(self):
+        self._fns = []
+
+
+class deferred_state_updates:
+    """``with deferred_state_updates() as pending:`` -- inside it, :func:`add_state_update`
+    records updates in ``pending`` instead of applying them; ``pending.commit()``
+    applies them (a train step does that once ``apply_gradients`` has succeeded).
+    Updates not committed when the block ends are discarded, so a step that raises
+    leaves moving statistics as they were."""
+
+    __slots__ = ("pending",)
+
+    def __enter__(self):
+        self.pending = PendingStateUpdates(getattr(_STATE, "pending", None))
+        _STATE.pending = self.pending
+        return self.pending
+
+    def __exit__(self, *exc):
+        pending = self.pending
+        _STATE.pending = pending._parent
+        pending._fns = []
+        pending._closed = True
+        return False
+
+
+def add_state_update(fn):
+    """Apply a layer's state update ``fn()`` (a zero-argument callable, e.g. the moving
+    statistics of batch norm) now, or, inside a train step (a :func:`deferred_state_updates`
+    block), when that step commits.  As Keras, a layer called with ``training=True``
+    in a user's own ``GradientTape`` loop updates its state immediately."""
+    pending = getattr(_STATE, "pending", None)
+    if pending is None:
+        fn()
+    else:
+        pending._fns.append(fn)
 
 
 # ---------------------------------------------------------------------------
