@@ -41,7 +41,10 @@ def test_save_load_weights_roundtrip(tmp_path):
         assert doc["weights"]["names"][0].endswith("/kernel")
         assert f["w0000"].shape == (8, 16)
     wrong = Sequential([Dense(4), Dense(3)])
-    with pytest.raises(ValueError, match="weight arrays but the model has"):
+    with pytest.raises(ValueError, match=r"the model makes weight .* of shape \(8, 4\).*\(8, 16\)"):
+        wrong.load_weights(path)         # checked as the model builds, before anything is read
+    wrong = Sequential([Dense(16, use_bias=False), BatchNormalization()])
+    with pytest.raises(ValueError, match="holds 12 weight arrays but the model has 5"):
         wrong.load_weights(path)
 
 
@@ -122,7 +125,144 @@ def test_load_errors(tmp_path):
         load_model(tmp_path / "missing.npz")
     bad = tmp_path / "bad.npz"
     bad.write_bytes(b"not a zip")
-    with pytest.raises(ValueError, match="cannot read"):
+    with pytest.raises(ValueError, match="bad.npz.* is not a valid .npz file"):
         load_model(bad)
     with pytest.raises(ValueError, match="not been built"):
         Sequential([Dense(2)]).save(tmp_path / "x.npz")
+
+
+# -- training state (the pair BackupAndRestore uses) ------------------------------------------
+def test_training_state_resume_is_exact(tmp_path):
+    """2 epochs + save_training_state + a fresh twin + load_training_state + 2 epochs equals
+    4 epochs straight: weights, moving statistics, Adam slots, iterations, the shuffling and
+    the dropout streams all come back."""
+    x, y = blobs()
+    straight = make_model(seed=5)
+    h4 = straight.fit(x, y, epochs=4, batch_size=16, verbose=0)
+
+    first = make_model(seed=5)
+    first.fit(x, y, epochs=2, batch_size=16, verbose=0)
+    first.optimizer.learning_rate = 0.001      # same value, set explicitly
+    backup = tmp_path / "backup"
+    path = saving.save_training_state(first, backup, 2)
+    assert os.path.dirname(path) == str(backup) and os.listdir(backup) == [saving.TRAINING_STATE_FILE]
+
+    twin = make_model(seed=77)                  # other initial weights, other dropout stream, unbuilt
+    assert not twin.built
+    assert saving.load_training_state(twin, backup) == 2
+    assert twin.optimizer.iterations == first.optimizer.iterations == 2 * 13
+    for a, b in zip(first.get_weights(), twin.get_weights()):
+        np.testing.assert_array_equal(a, b)
+    h = twin.fit(x, y, epochs=4, initial_epoch=2, batch_size=16, verbose=0)
+    for a, b in zip(straight.get_weights(), twin.get_weights()):
+        np.testing.assert_array_equal(a, b)
+    assert h.history["loss"] == h4.history["loss"][2:]
+
+
+def test_training_state_absent_bad_and_unchanged_on_failure(tmp_path):
+    x, y = blobs()
+    model = make_model()
+    assert saving.load_training_state(model, tmp_path / "nothing-yet") is None
+    assert saving.load_training_state(model, tmp_path) is None          # empty directory
+    model.fit(x, y, epochs=1, verbose=0)
+    model.optimizer.learning_rate = 0.0123       # e.g. ReduceLROnPlateau lowered it
+    saving.save_training_state(model, tmp_path / "b", 1)
+
+    other = make_model(seed=2)
+    other.fit(x, y, epochs=1, verbose=0)
+    before = other.get_weights()
+    it_before = other.optimizer.iterations
+    # corrupt one optimizer slot in a copy of the file: nothing may change
+    src = tmp_path / "b" / saving.TRAINING_STATE_FILE
+    with np.load(src) as f:
+        members = {k: f[k] for k in f.files}
+    members["o0000_1"] = np.zeros((3, 3), np.float32)
+    os.makedirs(tmp_path / "c")
+    np.savez(tmp_path / "c" / saving.TRAINING_STATE_FILE, **members)
+    with pytest.raises(ValueError, match=r"training_state.npz.*o0000_1.*shape \(3, 3\)"):
+        saving.load_training_state(other, tmp_path / "c")
+    for a, b in zip(before, other.get_weights()):
+        np.testing.assert_array_equal(a, b)
+    assert other.optimizer.iterations == it_before
+
+    assert saving.load_training_state(other, tmp_path / "b") == 1
+    assert other.optimizer.learning_rate == 0.0123
+
+    sgd = make_model()
+    sgd.compile(optimizer="sgd", loss="sparse_categorical_crossentropy")
+    with pytest.raises(ValueError, match="saved with optimizer 'Adam'.*'SGD'"):
+        saving.load_training_state(sgd, tmp_path / "b")
+    with pytest.raises(ValueError, match="compile the model"):
+        saving.load_training_state(Sequential([Dense(3)]), tmp_path / "b")
+    with pytest.raises(ValueError, match="epoch must be a non-negative int"):
+        saving.save_training_state(model, tmp_path / "b", -1)
+    with pytest.raises(ValueError, match="not compiled"):
+        saving.save_training_state(Sequential([Dense(3)]), tmp_path / "b", 0)
+    with pytest.raises(ValueError, match="not a training state"):
+        model.save(tmp_path / "d" / saving.TRAINING_STATE_FILE)
+        saving.load_training_state(model, tmp_path / "d")
+    assert saving.remove_training_state(tmp_path / "b") is True
+    assert not os.path.exists(tmp_path / "b")
+    assert saving.remove_training_state(tmp_path / "b") is False
+
+
+# -- a killed save: its temporary file goes at the next save -------------------------------------
+KILLED_WRITER = """
+import sys, time
+from tinygrad_bn.utils import atomic_write
+def write(fh):
+    fh.write(b"x" * 100_000)
+    fh.flush()
+    print("writing", flush=True)
+    time.sleep(600)                 # killed here, mid-write
+atomic_write(sys.argv[1], write)
+"""
+
+
+def _start_writer(path):
+    import subprocess
+    import sys
+    proc = subprocess.Popen([sys.executable, "-c", KILLED_WRITER, str(path)], stdout=subprocess.PIPE,
+                            text=True)
+    assert proc.stdout.readline().strip() == "writing"
+    return proc
+
+
+@pytest.mark.skipif(not hasattr(__import__("signal"), "SIGKILL"), reason="needs SIGKILL")
+def test_killed_save_leaves_a_temp_file_the_next_save_removes(tmp_path):
+    import signal
+    x, y = blobs()
+    model = make_model()
+    model.fit(x, y, epochs=1, verbose=0)
+    path = tmp_path / "model.npz"
+    model.save(path)
+    dead = [_start_writer(path) for _ in range(2)]
+    live = _start_writer(path)
+    for proc in dead:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+    temps = sorted(n for n in os.listdir(tmp_path) if n != "model.npz")
+    assert len(temps) == 3 and all(n.startswith(".model.npz.tmp-") for n in temps)
+    # files that merely look similar belong to others and stay
+    (tmp_path / ".model.npz.tmp-notmine").write_bytes(b"")
+    (tmp_path / ".other.npz.tmp-00000000-1-abc").write_bytes(b"")
+    try:
+        model.save(path)
+        left = sorted(os.listdir(tmp_path))
+        live_tmp = [n for n in left if n.startswith(".model.npz.tmp-") and f"-{live.pid}-" in n]
+        assert len(live_tmp) == 1, left          # the live writer's file is kept
+        assert left == sorted(["model.npz", ".model.npz.tmp-notmine", ".other.npz.tmp-00000000-1-abc"]
+                              + live_tmp)
+    finally:
+        live.send_signal(signal.SIGKILL)
+        live.wait()
+        live.stdout.close()
+        for proc in dead:
+            proc.stdout.close()
+    model.save_weights(path)                       # now that writer is dead too
+    assert sorted(os.listdir(tmp_path)) == sorted(["model.npz", ".model.npz.tmp-notmine",
+                                                   ".other.npz.tmp-00000000-1-abc"])
+    np.testing.assert_array_equal(Sequential([Dense(16, use_bias=False), BatchNormalization(), ReLU(),
+                                              Dropout(0.2), Dense(8, use_bias=False),
+                                              BatchNormalization(), ReLU(), Dense(3)])
+                                  .load_weights(path).predict(x), model.predict(x))

@@ -105,18 +105,92 @@ def batches(*arrays, batch_size=32, shuffle=False, seed=None, drop_remainder=Fal
         yield part[0] if len(part) == 1 else part
 
 
+def _tmp_prefix(base):
+    return f".{base}.tmp-"
+
+
+def _writer_alive(host, pid):
+    """False only when the temporary file's writer certainly exited: it ran on this host
+    and its pid is gone (or a zombie).  Other hosts' writers are judged by age."""
+    if host != _HOST_TAG:
+        return None
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OverflowError, ValueError):
+        return True
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return True
+
+
+def _remove_stale_temps(directory, base, max_age=24 * 3600.0):
+    """Remove temporary files a killed earlier save to ``base`` left in ``directory``.
+
+    Only names of this target's pattern (``.<base>.tmp-<host>-<pid>-<random>``) are
+    considered; one is removed when its writer's process is gone (same host), or when it
+    is older than ``max_age`` seconds (a writer on another host sharing the directory).
+    A live writer's file is never touched.  Returns the removed names."""
+    import re
+    import time
+    pat = re.compile(re.escape(_tmp_prefix(base)) + r"([0-9a-f]{8})-(\d+)-[A-Za-z0-9_]+$")
+    removed = []
+    try:
+        names = os.listdir(directory)
+    except OSError:
+        return removed
+    now = time.time()
+    for name in names:
+        m = pat.match(name)
+        if m is None:
+            continue
+        full = os.path.join(directory, name)
+        alive = _writer_alive(m.group(1), int(m.group(2)))
+        if alive is None:
+            try:
+                alive = now - os.lstat(full).st_mtime < max_age
+            except OSError:
+                continue
+        if alive:
+            continue
+        try:
+            os.unlink(full)
+            removed.append(name)
+        except OSError:
+            pass
+    return removed
+
+
+def _host_tag():
+    import hashlib
+    import socket
+    return hashlib.sha1(socket.gethostname().encode()).hexdigest()[:8]
+
+
+_HOST_TAG = _host_tag()
+
+
 def atomic_write(path, write):
     """Write a file atomically: ``write(fileobj)`` into a temporary file in the
     same directory, flush + fsync, then ``os.replace`` onto ``path``.
 
-    If ``write`` raises (or the process dies) the previous file at ``path`` is
-    untouched and the temporary file is removed.
+    If ``write`` raises the previous file at ``path`` is untouched and the
+    temporary file is removed.  If the process is killed mid-write its temporary
+    file (``.<name>.tmp-<host>-<pid>-<random>``) stays behind; the next write to the
+    same ``path`` removes it once that pid is gone (see :func:`_remove_stale_temps`).
     """
     path = os.fspath(path)
     directory = os.path.dirname(os.path.abspath(path))
+    base = os.path.basename(path)
     os.makedirs(directory, exist_ok=True)
+    _remove_stale_temps(directory, base)
     import tempfile
-    fd, tmp = tempfile.mkstemp(prefix="." + os.path.basename(path) + ".", suffix=".tmp", dir=directory)
+    fd, tmp = tempfile.mkstemp(prefix=f"{_tmp_prefix(base)}{_HOST_TAG}-{os.getpid()}-", dir=directory)
     try:
         with os.fdopen(fd, "wb") as fh:
             write(fh)
