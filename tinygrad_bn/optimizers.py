@@ -1,15 +1,30 @@
-"""Optimizers with Keras semantics and defaults: ``SGD``, ``RMSprop``, ``Adam``.
+"""Optimizers with Keras 3 semantics and defaults: ``SGD``, ``RMSprop``, ``Adam``, ``AdamW``,
+``Adagrad``, ``Nadam`` (``tf.keras.optimizers`` is this module).
 
     opt = Adam(0.1)
     opt.minimize(cost_fn, [w])                   # cost_fn is a callable
     opt.apply_gradients(zip(grads, variables))   # gradients from your own tape
 
-Updates run in place on each ``Var``'s array, through the fused Cython
-kernels in ``tinygrad_bn._kernels.optim`` (one pass over memory) with a NumPy
-formula as the fallback for odd layouts.  Every (gradient, variable) pair is
-checked before any variable changes, so bad input never half-applies a step.
+The learning rate is a number, a :class:`schedules.LearningRateSchedule` (called with
+``iterations``, 0 on the first step) or a zero-argument callable (``lambda: 0.1``, as
+Keras documents); it is evaluated once per step.  ``weight_decay`` is Keras 3's
+decoupled decay, ``var -= var * weight_decay * lr`` before the update (``AdamW`` is
+Adam with ``weight_decay=0.004``); ``exclude_from_weight_decay`` works as in Keras.
+
+Every hyperparameter is validated when it is set (at construction or later), as
+Keras would, and ``apply_gradients`` checks every (gradient, variable) pair, the
+learning rate and the slots *before writing anything*: a step that raises leaves
+every variable, every slot and ``iterations`` as they were.
+
+Updates run in place on each variable's array as returned by ``Var._writable()``
+(copy-on-write: a tensor, view or tape residual that still holds the old array
+keeps the old value, TF's snapshot semantics), through the fused Cython kernels in
+``tinygrad_bn._kernels.optim`` where they apply, with NumPy formulas otherwise.
 """
+import inspect
 import math
+import re
+import warnings
 
 import numpy as np
 
@@ -22,57 +37,267 @@ try:
 except ImportError:  # kernels not built yet: NumPy formulas only
     _kernels = None
 
-__all__ = ["Optimizer", "SGD", "RMSprop", "Adam", "get"]
+__all__ = ["Optimizer", "StepCount", "SGD", "RMSprop", "Adam", "AdamW", "Adagrad", "Nadam", "get", "serialize",
+           "deserialize", "schedules"]
+
+_KERNEL_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+
+
+# -- validation of hyperparameters ---------------------------------------------------------------
+def _real(owner, name, value):
+    """``value`` as a Python float: a real number (not a bool), a NumPy scalar or a 0-d tensor."""
+    if isinstance(value, Tensor):
+        value = value.data
+    if isinstance(value, np.ndarray) and value.ndim == 0:
+        value = value[()]
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.integer, np.floating)):
+        raise TypeError(f"{owner}: `{name}` must be a real number, got {type(value).__name__} "
+                        f"({name}={value!r})")
+    value = float(value)
+    if math.isnan(value):
+        raise ValueError(f"{owner}: `{name}` must be a number, got {name}=nan")
+    return value
+
+
+def _unit(owner, name, value):
+    """A decay rate in [0, 1)."""
+    value = _real(owner, name, value)
+    if not 0.0 <= value < 1.0:
+        raise ValueError(f"{owner}: `{name}` must be in [0, 1), got {name}={value!r}")
+    return value
+
+
+def _closed_unit(owner, name, value):
+    """A rate in [0, 1] (Keras's range for SGD/RMSprop momentum and RMSprop rho)."""
+    value = _real(owner, name, value)
+    if not 0.0 <= value <= 1.0:
+        raise ValueError(f"{owner}: `{name}` must be in [0, 1], got {name}={value!r}")
+    return value
+
+
+def _positive(owner, name, value):
+    """A finite number > 0 (epsilon)."""
+    value = _real(owner, name, value)
+    if not 0.0 < value < math.inf:
+        raise ValueError(f"{owner}: `{name}` must be a finite number > 0, got {name}={value!r}")
+    return value
+
+
+def _nonneg(owner, name, value):
+    value = _real(owner, name, value)
+    if not 0.0 <= value < math.inf:
+        raise ValueError(f"{owner}: `{name}` must be a finite number >= 0, got {name}={value!r}")
+    return value
+
+
+def _optional(check):
+    def optional(owner, name, value):
+        return None if value is None else check(owner, name, value)
+    return optional
+
+
+def _clip(owner, name, value):
+    """A clipping threshold: > 0 (``inf`` means no clipping)."""
+    value = _real(owner, name, value)
+    if not value > 0.0:
+        raise ValueError(f"{owner}: `{name}` must be > 0 (or None for no clipping), got {name}={value!r}")
+    return value
+
+
+def _flag(owner, name, value):
+    if isinstance(value, (bool, np.bool_)):
+        return bool(value)
+    if isinstance(value, (int, np.integer)) and value in (0, 1):
+        return bool(value)
+    raise TypeError(f"{owner}: `{name}` must be a bool, got {type(value).__name__} ({name}={value!r})")
+
+
+class _Hyper:
+    """A validated hyperparameter.  It defines ``__set__`` but no ``__get__``, so a write
+    goes through the check while a read is a plain instance-dict lookup (the update
+    loop reads these at every step)."""
+
+    def __init__(self, check):
+        self.check = check
+
+    def __set_name__(self, owner, name):
+        self.name = name
+
+    def __set__(self, obj, value):
+        obj.__dict__[self.name] = self.check(type(obj).__name__, self.name, value)
+
+
+# Keras arguments accepted only at their default (no-op) value: code that spells them out runs.
+_KERAS_NOOP_DEFAULTS = {"use_ema": False, "ema_momentum": 0.99, "ema_overwrite_frequency": None,
+                        "loss_scale_factor": None, "gradient_accumulation_steps": None}
+
+class StepCount(int):
+    """The step count ``apply_gradients`` and ``minimize`` return (TF returns the
+    ``iterations`` variable): an int that also has ``.numpy()``, so TF's
+    ``step = opt.minimize(loss, [var]).numpy()`` runs."""
+
+    __slots__ = ()
+
+    def numpy(self):
+        return np.int64(self)
+
+
+_LR_NUMBER, _LR_SCHEDULE, _LR_CALLABLE, _LR_STEP_CALLABLE = range(4)
+
+
+def _takes_no_argument(fn):
+    try:
+        sig = inspect.signature(fn)
+    except (TypeError, ValueError):
+        return True
+    for p in sig.parameters.values():
+        if p.default is inspect.Parameter.empty and p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD,
+                                                                p.KEYWORD_ONLY):
+            return False
+    return True
 
 
 class Optimizer:
-    """Base class: learning rate (float or schedule), step count, clipping and slots."""
+    """Base class: learning rate (number, schedule or callable), step count, weight decay,
+    clipping and per-variable slots.
 
-    #: names of the per-variable state arrays, in order
-    slot_names = ()
+    Subclasses declare ``_slot_names_for()``, ``_step_constants(lr, t)`` (pure: computed
+    before anything is written) and ``_update(param, grad, slots, consts)``.
+    """
 
-    def __init__(self, learning_rate, clipnorm=None, clipvalue=None, global_clipnorm=None, name=None):
-        if sum(c is not None for c in (clipnorm, clipvalue, global_clipnorm)) > 1:
-            raise ValueError(f"{type(self).__name__}: use at most one of clipnorm, clipvalue, global_clipnorm")
+    weight_decay = _Hyper(_optional(_nonneg))
+    clipnorm = _Hyper(_optional(_clip))
+    clipvalue = _Hyper(_optional(_clip))
+    global_clipnorm = _Hyper(_optional(_clip))
+
+    def __init__(self, learning_rate, weight_decay=None, clipnorm=None, clipvalue=None, global_clipnorm=None,
+                 name=None, **kwargs):
+        cls = type(self).__name__
+        if "lr" in kwargs:  # Keras 2 spelling
+            warnings.warn(f"{cls}: `lr` is deprecated, use `learning_rate`", DeprecationWarning, stacklevel=3)
+            learning_rate = kwargs.pop("lr")
+        if kwargs.pop("decay", None) is not None:
+            raise ValueError(f"{cls}: the Keras 2 argument `decay` is not supported (Keras 3 dropped it); "
+                             "use a schedule, e.g. learning_rate=schedules.InverseTimeDecay(lr, decay_steps=1, "
+                             "decay_rate=decay) for the same 1/(1 + decay * t) decay")
+        if "jit_compile" in kwargs:
+            _flag(cls, "jit_compile", kwargs.pop("jit_compile"))   # no effect: there is no compiler
+        for key, default in _KERAS_NOOP_DEFAULTS.items():
+            if key in kwargs:
+                value = kwargs.pop(key)
+                if value != default:
+                    raise ValueError(f"{cls}: `{key}`={value!r} is not supported (only the default "
+                                     f"{key}={default!r})")
+        if kwargs:
+            raise ValueError(f"{cls}: argument(s) not recognized: {kwargs}")
+        given = [n for n, c in (("clipnorm", clipnorm), ("clipvalue", clipvalue),
+                                ("global_clipnorm", global_clipnorm)) if c is not None]
+        if len(given) > 1:
+            raise ValueError(f"{cls}: only one of `clipnorm`, `clipvalue` and `global_clipnorm` can be set, "
+                             f"got clipnorm={clipnorm}, clipvalue={clipvalue}, global_clipnorm={global_clipnorm}")
+        if name is not None and not isinstance(name, str):
+            raise TypeError(f"{cls}: `name` must be a string, got {type(name).__name__}")
+        self._learning_rate = None
+        self._lr_kind = None
         self.learning_rate = learning_rate
+        self.weight_decay = weight_decay
         self.clipnorm = clipnorm
         self.clipvalue = clipvalue
         self.global_clipnorm = global_clipnorm
-        self.name = name or type(self).__name__
+        self.name = name if name is not None else self._default_name
         self.iterations = 0
         self._slots = {}      # id(var) -> list of state arrays
         self._tracked = []    # variables with slots, in first-use order (keeps ids valid)
+        self._wd_exclude_ids = set()
+        self._wd_exclude_vars = []
+        self._wd_exclude_pattern = None
+        self._wd_cache = {}
+
+    _default_name = "optimizer"
 
     # -- learning rate -------------------------------------------------------
     @property
     def learning_rate(self):
+        """What was set: a float, a schedule or a callable (``current_learning_rate()``
+        gives the number the next step uses)."""
         return self._learning_rate
 
     @learning_rate.setter
     def learning_rate(self, value):
-        if isinstance(value, Tensor):
-            value = float(value)
-        if not (callable(value) or isinstance(value, (int, float, np.floating, np.integer))):
-            raise TypeError(f"{type(self).__name__}: learning_rate must be a number or a schedule, "
-                            f"got {type(value).__name__}")
-        if not callable(value) and not value >= 0:
-            raise ValueError(f"{type(self).__name__}: learning_rate must be >= 0, got {value}")
-        self._learning_rate = value if callable(value) else float(value)
+        cls = type(self).__name__
+        if isinstance(value, schedules.LearningRateSchedule):
+            kind = _LR_SCHEDULE
+        elif callable(value):
+            kind = _LR_CALLABLE if _takes_no_argument(value) else _LR_STEP_CALLABLE
+        else:
+            if self._lr_kind in (_LR_SCHEDULE, _LR_CALLABLE, _LR_STEP_CALLABLE):
+                what = type(self._learning_rate).__name__
+                raise TypeError(
+                    f"{cls}: this optimizer's learning rate is a {what} (a schedule or a callable), so it "
+                    f"cannot be set to the number {value!r}: that would silently discard the schedule. "
+                    "Create the optimizer with a float learning_rate if it must be settable.")
+            value = _real(cls, "learning_rate", value)
+            if not 0.0 <= value < math.inf:
+                raise ValueError(f"{cls}: `learning_rate` must be a finite number >= 0, got "
+                                 f"learning_rate={value!r}")
+            kind = _LR_NUMBER
+        self._learning_rate = value
+        self._lr_kind = kind
 
     lr = learning_rate
 
     def current_learning_rate(self):
-        """The learning rate the next step will use."""
+        """The learning rate the next step will use (a schedule is called with
+        ``iterations``; a callable with no argument).  Raises if it is not a finite
+        number >= 0."""
+        kind = self._lr_kind
         lr = self._learning_rate
-        return float(lr(self.iterations)) if callable(lr) else lr
+        if kind == _LR_NUMBER:
+            return lr
+        source = f"schedule {lr!r}" if kind == _LR_SCHEDULE else f"callable {getattr(lr, '__name__', lr)!r}"
+        value = lr(self.iterations) if kind in (_LR_SCHEDULE, _LR_STEP_CALLABLE) else lr()
+        cls = type(self).__name__
+        try:
+            value = _real(cls, "learning_rate", value)
+        except (TypeError, ValueError) as exc:
+            raise type(exc)(f"{cls}: the learning rate from {source} at step {self.iterations} is "
+                            f"{value!r}; it must be a finite number >= 0. No variable was updated.") from None
+        if not 0.0 <= value < math.inf:
+            raise ValueError(f"{cls}: the learning rate from {source} at step {self.iterations} is "
+                             f"{value!r}; it must be a finite number >= 0. No variable was updated.")
+        return value
 
-    # -- the two entry points -----------------------------------------------
+    # -- weight decay ----------------------------------------------------------
+    def exclude_from_weight_decay(self, var_list=None, var_names=None):
+        """Keras: variables in ``var_list``, or whose name contains one of ``var_names``
+        (e.g. ``['bias']``), get no weight decay."""
+        self._wd_exclude_vars = list(var_list or [])
+        self._wd_exclude_ids = {id(v) for v in self._wd_exclude_vars}
+        if var_names:
+            if isinstance(var_names, str) or not all(isinstance(s, str) for s in var_names):
+                raise TypeError(f"{type(self).__name__}.exclude_from_weight_decay: `var_names` must be a list "
+                                f"of strings, got {var_names!r}")
+            self._wd_exclude_pattern = re.compile("|".join(sorted(set(var_names))))
+        else:
+            self._wd_exclude_pattern = None
+        self._wd_cache = {}
+
+    def _use_weight_decay(self, v):
+        key = id(v)
+        use = self._wd_cache.get(key)
+        if use is None:
+            use = key not in self._wd_exclude_ids and not (
+                self._wd_exclude_pattern is not None and self._wd_exclude_pattern.search(str(v.name)))
+            self._wd_cache[key] = use
+        return use
+
+    # -- the entry points ------------------------------------------------------
     def minimize(self, loss, var_list, tape=None):
         """One step: differentiate ``loss()`` with respect to ``var_list`` and apply.
 
         ``loss`` must be a callable (the tape has to watch it being computed).
         With ``tape=``, ``loss`` may instead be a tensor computed under that tape.
-        Returns the loss value.
+        Returns the new step count, as TF does (a :class:`StepCount`, an int with ``.numpy()``).
         """
         if callable(var_list):
             var_list = var_list()
@@ -88,80 +313,186 @@ class Optimizer:
                 loss_value = loss()
         else:
             loss_value = loss() if callable(loss) else loss
-        grads = tape.gradient(loss_value, list(var_list))
-        self.apply_gradients(zip(grads, var_list))
-        return loss_value
+        var_list = list(var_list)
+        grads = tape.gradient(loss_value, var_list)
+        return self.apply_gradients(zip(grads, var_list))
+
+    def apply(self, grads, trainable_variables):
+        """Keras 3's form: ``apply(grads, variables)`` = ``apply_gradients(zip(grads, variables))``."""
+        return self.apply_gradients(zip(grads, trainable_variables))
+
+    def build(self, var_list):
+        """Create the slots of every variable in ``var_list`` now (Keras ``build``)."""
+        checked = [self._checked_var(v, "build") for v in var_list]
+        for v in checked:
+            if id(v) not in self._slots:
+                self._make_slots(v)
 
     def apply_gradients(self, grads_and_vars):
-        """Apply one step for each ``(gradient, variable)`` pair; returns the new step count."""
-        pairs = []
+        """Apply one step for each ``(gradient, variable)`` pair; returns the new step count
+        (a :class:`StepCount`: an int with ``.numpy()``, like TF's ``iterations``).
+
+        Everything is checked first (pairs, shapes, dtypes, writeability, duplicates, slots,
+        the learning rate): a step that raises changes nothing."""
+        checked = []
+        all_slots = self._slots
+        nslots = len(self._slot_names_for())
         for pair in grads_and_vars:
             try:
                 g, v = pair
             except (TypeError, ValueError):
                 raise TypeError(f"{type(self).__name__}.apply_gradients: expected (gradient, variable) "
-                                f"pairs, got {pair!r}") from None
-            pairs.append(self._checked(g, v))
-        if not pairs:
+                                f"pairs, got {pair!r:.200}") from None
+            # the common case inline (this runs at every step): a float Var, a gradient array
+            # of its shape and dtype, slots made for it
+            if not isinstance(v, Var) or g is None:
+                self._checked(g, v)          # raises the right error
+            data = v.data
+            dt = data.dtype
+            if dt.kind != "f" or not data.flags.writeable:
+                self._checked_var(v, "apply_gradients")
+            arr = g.data if isinstance(g, Tensor) else g
+            if type(arr) is not np.ndarray or arr.dtype is not dt or arr.shape != data.shape:
+                arr = self._checked(g, v)[0]
+            slots = all_slots.get(id(v))
+            if slots is not None and (len(slots) != nslots or (
+                    nslots and (slots[0].dtype is not dt or slots[0].shape != data.shape))):
+                self._check_slots(v, slots, nslots)
+            checked.append((arr, v, slots))
+        data = None   # no extra reference to a variable's array: _writable() would copy it
+        if not checked:
             raise ValueError(f"{type(self).__name__}.apply_gradients: no (gradient, variable) pairs given")
-        pairs = self._clip(pairs)
-        lr = self.current_learning_rate()
-        self.iterations += 1
-        for g, v in pairs:
-            slots = self._slots.get(id(v))
+        if len(checked) > 1:
+            self._check_distinct(checked)
+        lr = self.current_learning_rate() if self._lr_kind else self._learning_rate
+        t = self.iterations + 1
+        consts = self._step_constants(lr, t)
+        if self.clipvalue is not None or self.clipnorm is not None or self.global_clipnorm is not None:
+            checked = self._clip_gradients(checked)
+        wd = self.weight_decay
+        wd_lr = wd * lr if wd else 0.0
+        # -- nothing below raises for input that passed the checks above ----------
+        self._begin_step(t)
+        self.iterations = t
+        update = self._update
+        for g, v, slots in checked:
             if slots is None:
                 slots = self._make_slots(v)
-            self._update(v.data, g, slots, lr)
-        return self.iterations
+            param = v._writable()
+            if wd_lr and self._use_weight_decay(v):
+                param -= param * np.asarray(wd_lr, dtype=param.dtype)
+            update(param, g, slots, consts)
+        return StepCount(t)
+
+    # -- checks (no writes) ----------------------------------------------------
+    def _checked_var(self, v, fn):
+        cls = type(self).__name__
+        if not isinstance(v, Var):
+            raise TypeError(f"{cls}.{fn}: can only update Var objects, got {type(v).__name__}")
+        data = v.data
+        dt = data.dtype
+        if dt.kind != "f":
+            raise TypeError(f"{cls}.{fn}: variable {v.name!r} has dtype {dt} (shape {data.shape}); optimizers "
+                            "update floating-point variables only. Create it as a float, e.g. Var(0.0) "
+                            "instead of Var(0), or Var(value, dtype=np.float32). No variable was updated.")
+        if not data.flags.writeable:
+            raise ValueError(f"{cls}.{fn}: variable {v.name!r} (shape {data.shape}, dtype {dt}) is read-only: "
+                             "its array is not writeable. No variable was updated.")
+        return v
 
     def _checked(self, g, v):
-        if not isinstance(v, Var):
-            raise TypeError(f"{type(self).__name__}.apply_gradients: can only update Var objects, "
-                            f"got {type(v).__name__}")
+        self._checked_var(v, "apply_gradients")
+        cls = type(self).__name__
         if g is None:
-            raise ValueError(f"{type(self).__name__}.apply_gradients: the gradient for variable {v.name!r} "
+            raise ValueError(f"{cls}.apply_gradients: the gradient for variable {v.name!r} "
                              f"(shape {v.shape}) is None: the loss does not depend on it. Remove it from "
                              "the variable list or check that it is used to compute the loss. "
                              "No variable was updated.")
-        arr = g.data if isinstance(g, Tensor) else np.asarray(g)
+        if isinstance(g, Tensor):
+            arr = g.data
+        else:
+            try:
+                arr = np.asarray(g)
+            except Exception as exc:  # noqa: BLE001  a ragged list, an object that is no array
+                raise TypeError(f"{cls}.apply_gradients: the gradient for variable {v.name!r} is not an array "
+                                f"({type(g).__name__}: {exc}). No variable was updated.") from None
+        dt = v.data.dtype
         if arr.shape != v.data.shape:
-            raise ValueError(f"{type(self).__name__}.apply_gradients: gradient of shape {arr.shape} for "
+            raise ValueError(f"{cls}.apply_gradients: gradient of shape {arr.shape} for "
                              f"variable {v.name!r} of shape {v.data.shape}; no variable was updated")
-        if arr.dtype.kind != "f":
-            raise TypeError(f"{type(self).__name__}.apply_gradients: gradient for {v.name!r} has dtype "
-                            f"{arr.dtype}; expected a floating-point gradient")
-        if arr.dtype != v.data.dtype:
-            arr = arr.astype(v.data.dtype)
+        if arr.dtype != dt:
+            if arr.dtype.kind not in "fiu":
+                raise TypeError(f"{cls}.apply_gradients: gradient for {v.name!r} has dtype {arr.dtype}; "
+                                f"expected a real number array (the variable is {dt}). No variable was updated.")
+            arr = arr.astype(dt)
         return arr, v
 
-    def _clip(self, pairs):
+    def _check_distinct(self, triples):
+        seen = set()
+        for _, v, _ in triples:
+            if id(v) in seen:
+                raise ValueError(f"{type(self).__name__}.apply_gradients: variable {v.name!r} (shape {v.shape}) "
+                                 "appears more than once; each variable can be updated once per step (sum its "
+                                 "gradients instead). No variable was updated.")
+            seen.add(id(v))
+
+    def _check_slots(self, v, slots, nslots):
+        cls = type(self).__name__
+        if len(slots) != nslots:
+            raise ValueError(f"{cls}.apply_gradients: variable {v.name!r} has {len(slots)} slot(s) but this "
+                             f"configuration needs {nslots} ({', '.join(self._slot_names_for()) or 'none'}): "
+                             "a structural hyperparameter (momentum on/off, amsgrad, centered) changed after "
+                             "the first step. Create a new optimizer. No variable was updated.")
+        data = v.data
+        for s in slots:
+            if s.shape != data.shape or s.dtype != data.dtype:
+                raise ValueError(f"{cls}.apply_gradients: the slots of variable {v.name!r} have shape {s.shape} "
+                                 f"and dtype {s.dtype} but the variable now has shape {data.shape} and dtype "
+                                 f"{data.dtype}. No variable was updated.")
+
+    def _clip_gradients(self, triples):
+        """Keras clipping of ``(gradient, variable, slots)`` triples (new gradient arrays)."""
         if self.clipvalue is not None:
-            c = float(self.clipvalue)
-            return [(np.clip(g, -c, c), v) for g, v in pairs]
+            c = self.clipvalue
+            return [(np.clip(g, -c, c), v, s) for g, v, s in triples]
         if self.clipnorm is not None:
-            c = float(self.clipnorm)
+            c = self.clipnorm
             out = []
-            for g, v in pairs:
+            for g, v, s in triples:
                 n = float(np.sqrt(np.sum(np.square(g, dtype=np.float64))))
-                out.append((g * (c / n) if n > c else g, v))
+                out.append((g * np.asarray(c / n, dtype=g.dtype) if n > c else g, v, s))
             return out
         if self.global_clipnorm is not None:
-            c = float(self.global_clipnorm)
-            n = math.sqrt(sum(float(np.sum(np.square(g, dtype=np.float64))) for g, _ in pairs))
+            c = self.global_clipnorm
+            n = math.sqrt(sum(float(np.sum(np.square(g, dtype=np.float64))) for g, _, _ in triples))
             if n > c:
-                return [(g * (c / n), v) for g, v in pairs]
-        return pairs
+                return [(g * np.asarray(c / n, dtype=g.dtype), v, s) for g, v, s in triples]
+        return triples
 
+    # -- slots and the per-step hooks --------------------------------------------
     def _make_slots(self, v):
-        slots = [np.zeros_like(v.data) for _ in self._slot_names_for()]
+        inits = self._slot_inits()
+        slots = [np.full_like(v.data, init, order="C") if init else np.zeros_like(v.data, order="C")
+                 for init in inits]
         self._slots[id(v)] = slots
         self._tracked.append(v)
         return slots
 
     def _slot_names_for(self):
-        return self.slot_names
+        return ()
 
-    def _update(self, param, grad, slots, lr):
+    def _slot_inits(self):
+        return [0.0] * len(self._slot_names_for())
+
+    def _step_constants(self, lr, t):
+        """Per-step numbers for ``_update``, from the learning rate and the step ``t`` (1 first).
+        Must not change any state."""
+        return lr
+
+    def _begin_step(self, t):
+        """Optimizer-wide state updated once per step, after all checks passed."""
+
+    def _update(self, param, grad, slots, consts):
         raise NotImplementedError
 
     # -- state, for checkpoints ----------------------------------------------
@@ -172,19 +503,36 @@ class Optimizer:
                           for v in var_list]}
 
     def set_state(self, state, var_list):
-        """Restore what :meth:`get_state` returned, matching variables by position."""
+        """Restore what :meth:`get_state` returned, matching variables by position.
+        Everything is checked before anything is written."""
+        cls = type(self).__name__
         var_list = list(var_list)
-        slots = state["slots"]
+        try:
+            iterations, slots = state["iterations"], state["slots"]
+        except (TypeError, KeyError):
+            raise ValueError(f"{cls}.set_state: expected a dict with 'iterations' and 'slots', "
+                             f"got {state!r:.200}") from None
+        if isinstance(iterations, (bool, np.bool_)) or not isinstance(iterations, (int, np.integer)) \
+                or iterations < 0:
+            raise ValueError(f"{cls}.set_state: 'iterations' must be an integer >= 0, got {iterations!r}")
         if len(slots) != len(var_list):
-            raise ValueError(f"{type(self).__name__}.set_state: state has {len(slots)} variables, "
+            raise ValueError(f"{cls}.set_state: state has {len(slots)} variables, "
                              f"model has {len(var_list)}")
+        for v in var_list:
+            self._checked_var(v, "set_state")
+        nslots = len(self._slot_names_for())
         for v, s in zip(var_list, slots):
             if s is None:
                 continue
-            if len(s) != len(self._slot_names_for()) or any(np.shape(a) != v.shape for a in s):
-                raise ValueError(f"{type(self).__name__}.set_state: slot shapes do not match variable "
+            if len(s) != nslots or any(np.shape(a) != v.shape for a in s):
+                raise ValueError(f"{cls}.set_state: slot shapes do not match variable "
                                  f"{v.name!r} of shape {v.shape}")
-        self.iterations = int(state["iterations"])
+            for a in s:
+                if np.asarray(a).dtype.kind not in "fiu":
+                    raise ValueError(f"{cls}.set_state: a slot of variable {v.name!r} has dtype "
+                                     f"{np.asarray(a).dtype}, expected real numbers")
+        self.iterations = int(iterations)
+        self._restored_iterations(self.iterations)
         for v, s in zip(var_list, slots):
             if s is not None:
                 if id(v) not in self._slots:
@@ -192,25 +540,31 @@ class Optimizer:
                 for dst, src in zip(self._slots[id(v)], s):
                     np.copyto(dst, src, casting="unsafe")
 
+    def _restored_iterations(self, t):
+        """Rebuild optimizer-wide state that is a function of the step count."""
+
     def variables(self):
-        """All state arrays (step count first), like ``keras.Optimizer.variables``."""
+        """The state, like ``keras.Optimizer.variables``: the step count first, then each
+        variable's slots.  These are copies (values): later steps do not change them."""
         out = [np.asarray(self.iterations)]
         for v in self._tracked:
-            out.extend(self._slots[id(v)])
+            out.extend(s.copy() for s in self._slots[id(v)])
         return out
 
+    # -- configuration -------------------------------------------------------------
     def get_config(self):
         lr = self._learning_rate
-        return {"name": self.name,
-                "learning_rate": schedules.serialize(lr) if isinstance(lr, schedules.LearningRateSchedule) else lr,
+        if isinstance(lr, schedules.LearningRateSchedule):
+            lr = schedules.serialize(lr)
+        return {"name": self.name, "learning_rate": lr, "weight_decay": self.weight_decay,
                 "clipnorm": self.clipnorm, "clipvalue": self.clipvalue, "global_clipnorm": self.global_clipnorm}
 
     @classmethod
-    def from_config(cls, config):
+    def from_config(cls, config, custom_objects=None):
         config = dict(config)
         lr = config.get("learning_rate")
         if isinstance(lr, dict):
-            config["learning_rate"] = schedules.deserialize(lr)
+            config["learning_rate"] = schedules.deserialize(lr, custom_objects=custom_objects)
         return cls(**config)
 
     def __repr__(self):
@@ -218,20 +572,25 @@ class Optimizer:
 
 
 def _kernel_ok(param, grad):
-    return (_kernels is not None and param.flags.c_contiguous and grad.flags.c_contiguous
-            and param.dtype in (np.float32, np.float64))
+    return (_kernels is not None and param.dtype in _KERNEL_DTYPES and param.flags.c_contiguous
+            and grad.flags.c_contiguous)
 
 
 class SGD(Optimizer):
     """Gradient descent with optional (Nesterov) momentum, Keras formulation:
-    ``velocity = momentum * velocity - lr * g; param += velocity``."""
+    ``velocity = momentum * velocity - lr * g; param += velocity`` (Nesterov:
+    ``param += momentum * velocity - lr * g``)."""
 
-    def __init__(self, learning_rate=0.01, momentum=0.0, nesterov=False, **kwargs):
-        if not 0 <= momentum <= 1:
-            raise ValueError(f"SGD: momentum must be in [0, 1], got {momentum}")
-        super().__init__(learning_rate, **kwargs)
-        self.momentum = float(momentum)
-        self.nesterov = bool(nesterov)
+    _default_name = "SGD"
+
+    def __init__(self, learning_rate=0.01, momentum=0.0, nesterov=False, weight_decay=None, clipnorm=None,
+                 clipvalue=None, global_clipnorm=None, name=None, **kwargs):
+        self.momentum = momentum
+        self.nesterov = nesterov
+        super().__init__(learning_rate, weight_decay, clipnorm, clipvalue, global_clipnorm, name, **kwargs)
+
+    momentum = _Hyper(_closed_unit)   # Keras: "`momentum` must be a float between [0, 1]"
+    nesterov = _Hyper(_flag)
 
     def _slot_names_for(self):
         return ("velocity",) if self.momentum > 0 else ()
@@ -239,15 +598,17 @@ class SGD(Optimizer):
     def _update(self, param, g, slots, lr):
         velocity = slots[0] if slots else None
         if _kernel_ok(param, g):
-            _kernels.sgd_update(param, g, velocity, lr, self.momentum, self.nesterov)
+            _kernels.sgd_update(param, g, velocity, lr, self.momentum if velocity is not None else 0.0,
+                                self.nesterov)
             return
+        dt = param.dtype.type
         if velocity is None:
-            param -= lr * g
+            param -= dt(lr) * g
             return
-        velocity *= self.momentum
-        velocity -= lr * g
+        velocity *= dt(self.momentum)
+        velocity -= dt(lr) * g
         if self.nesterov:
-            param += self.momentum * velocity - lr * g
+            param += dt(self.momentum) * velocity - dt(lr) * g
         else:
             param += velocity
 
@@ -256,38 +617,57 @@ class SGD(Optimizer):
 
 
 class RMSprop(Optimizer):
-    """RMSprop, Keras formulation: ``ms = rho*ms + (1-rho)*g**2; param -= lr*g/sqrt(ms + eps)``
-    (with momentum, the increment is accumulated in a velocity first)."""
+    """RMSprop, Keras formulation: ``ms = rho*ms + (1-rho)*g**2; param -= lr*g/sqrt(ms + eps)``;
+    ``centered`` divides by ``sqrt(ms - mg**2 + eps)`` with ``mg`` the moving mean of g; with
+    momentum the increment is accumulated first (``mom = momentum*mom + inc; param -= mom``)."""
 
-    def __init__(self, learning_rate=0.001, rho=0.9, momentum=0.0, epsilon=1e-7, **kwargs):
-        if not 0 <= rho < 1:
-            raise ValueError(f"RMSprop: rho must be in [0, 1), got {rho}")
-        super().__init__(learning_rate, **kwargs)
-        self.rho = float(rho)
-        self.momentum = float(momentum)
-        self.epsilon = float(epsilon)
+    _default_name = "rmsprop"
+    rho = _Hyper(_closed_unit)        # Keras accepts both ends of [0, 1]
+    momentum = _Hyper(_closed_unit)
+    epsilon = _Hyper(_positive)
+    centered = _Hyper(_flag)
+
+    def __init__(self, learning_rate=0.001, rho=0.9, momentum=0.0, epsilon=1e-7, centered=False,
+                 weight_decay=None, clipnorm=None, clipvalue=None, global_clipnorm=None, name=None, **kwargs):
+        self.rho = rho
+        self.momentum = momentum
+        self.epsilon = epsilon
+        self.centered = centered
+        super().__init__(learning_rate, weight_decay, clipnorm, clipvalue, global_clipnorm, name, **kwargs)
 
     def _slot_names_for(self):
-        return ("ms", "momentum") if self.momentum > 0 else ("ms",)
+        names = ("ms", "momentum") if self.momentum > 0 else ("ms",)
+        return names + ("mg",) if self.centered else names
 
     def _update(self, param, g, slots, lr):
         ms = slots[0]
-        mom = slots[1] if len(slots) > 1 else None
-        if _kernel_ok(param, g):
-            _kernels.rmsprop_update(param, g, ms, mom, lr, self.rho, self.momentum, self.epsilon)
+        mom = slots[1] if self.momentum > 0 else None
+        if not self.centered and _kernel_ok(param, g):
+            _kernels.rmsprop_update(param, g, ms, mom, lr, self.rho, self.momentum if mom is not None else 0.0,
+                                    self.epsilon)
             return
-        ms *= self.rho
-        ms += (1 - self.rho) * g * g
-        inc = lr * g / np.sqrt(ms + self.epsilon)
+        dt = param.dtype.type
+        rho = dt(self.rho)
+        ms *= rho
+        ms += (dt(1) - rho) * g * g
+        if self.centered:
+            mg = slots[-1]
+            mg *= rho
+            mg += (dt(1) - rho) * g
+            denom = ms - mg * mg + dt(self.epsilon)
+        else:
+            denom = ms + dt(self.epsilon)
+        inc = dt(lr) * g / np.sqrt(denom)
         if mom is None:
             param -= inc
         else:
-            mom *= self.momentum
+            mom *= dt(self.momentum)
             mom += inc
             param -= mom
 
     def get_config(self):
-        return {**super().get_config(), "rho": self.rho, "momentum": self.momentum, "epsilon": self.epsilon}
+        return {**super().get_config(), "rho": self.rho, "momentum": self.momentum, "epsilon": self.epsilon,
+                "centered": self.centered}
 
 
 class Adam(Optimizer):
@@ -295,44 +675,158 @@ class Adam(Optimizer):
     ``m += (g - m)(1 - b1); v += (g*g - v)(1 - b2); param -= alpha * m / (sqrt(v) + eps)`` with
     ``alpha = lr * sqrt(1 - b2**t) / (1 - b1**t)``; ``amsgrad`` uses the running max of v."""
 
-    def __init__(self, learning_rate=0.001, beta_1=0.9, beta_2=0.999, epsilon=1e-7, amsgrad=False, **kwargs):
-        for nm, b in (("beta_1", beta_1), ("beta_2", beta_2)):
-            if not 0 <= b < 1:
-                raise ValueError(f"Adam: {nm} must be in [0, 1), got {b}")
-        super().__init__(learning_rate, **kwargs)
-        self.beta_1 = float(beta_1)
-        self.beta_2 = float(beta_2)
-        self.epsilon = float(epsilon)
-        self.amsgrad = bool(amsgrad)
+    _default_name = "adam"
+    beta_1 = _Hyper(_unit)
+    beta_2 = _Hyper(_unit)
+    epsilon = _Hyper(_positive)
+    amsgrad = _Hyper(_flag)
+
+    def __init__(self, learning_rate=0.001, beta_1=0.9, beta_2=0.999, epsilon=1e-7, amsgrad=False,
+                 weight_decay=None, clipnorm=None, clipvalue=None, global_clipnorm=None, name=None, **kwargs):
+        self.beta_1 = beta_1
+        self.beta_2 = beta_2
+        self.epsilon = epsilon
+        self.amsgrad = amsgrad
+        super().__init__(learning_rate, weight_decay, clipnorm, clipvalue, global_clipnorm, name, **kwargs)
 
     def _slot_names_for(self):
         return ("m", "v", "vhat") if self.amsgrad else ("m", "v")
 
-    def _update(self, param, g, slots, lr):
-        t = self.iterations  # already incremented: 1 on the first step
-        alpha = lr * math.sqrt(1.0 - self.beta_2 ** t) / (1.0 - self.beta_1 ** t)
+    def _step_constants(self, lr, t):
+        return lr * math.sqrt(1.0 - self.beta_2 ** t) / (1.0 - self.beta_1 ** t)
+
+    def _update(self, param, g, slots, alpha):
         m, v = slots[0], slots[1]
         vhat = slots[2] if self.amsgrad else None
         if _kernel_ok(param, g):
             _kernels.adam_update(param, g, m, v, vhat, alpha, self.beta_1, self.beta_2, self.epsilon)
             return
-        m += (g - m) * (1 - self.beta_1)
-        v += (g * g - v) * (1 - self.beta_2)
+        dt = param.dtype.type
+        m += (g - m) * dt(1 - self.beta_1)
+        v += (g * g - v) * dt(1 - self.beta_2)
         if vhat is not None:
             np.maximum(vhat, v, out=vhat)
             v = vhat
-        param -= alpha * m / (np.sqrt(v) + self.epsilon)
+        param -= dt(alpha) * m / (np.sqrt(v) + dt(self.epsilon))
 
     def get_config(self):
         return {**super().get_config(), "beta_1": self.beta_1, "beta_2": self.beta_2,
                 "epsilon": self.epsilon, "amsgrad": self.amsgrad}
 
 
-_BY_NAME = {"sgd": SGD, "rmsprop": RMSprop, "adam": Adam}
+class AdamW(Adam):
+    """Adam with decoupled weight decay (Loshchilov & Hutter), Keras 3: before each Adam
+    update ``var -= var * weight_decay * lr`` (default ``weight_decay=0.004``)."""
+
+    _default_name = "adamw"
+
+    def __init__(self, learning_rate=0.001, weight_decay=0.004, beta_1=0.9, beta_2=0.999, epsilon=1e-7,
+                 amsgrad=False, clipnorm=None, clipvalue=None, global_clipnorm=None, name=None, **kwargs):
+        if weight_decay is None:
+            raise ValueError("AdamW: `weight_decay` must be a float (AdamW is Adam with weight decay), "
+                             "got weight_decay=None")
+        super().__init__(learning_rate, beta_1, beta_2, epsilon, amsgrad, weight_decay, clipnorm, clipvalue,
+                         global_clipnorm, name, **kwargs)
 
 
-def get(identifier):
-    """An optimizer from a string (``'adam'``), a config dict, or an instance (returned as is)."""
+class Adagrad(Optimizer):
+    """Adagrad, Keras formulation and defaults: ``acc += g*g; param -= lr*g/sqrt(acc + eps)``
+    with the accumulator starting at ``initial_accumulator_value`` (0.1)."""
+
+    _default_name = "adagrad"
+    initial_accumulator_value = _Hyper(_nonneg)
+    epsilon = _Hyper(_positive)
+
+    def __init__(self, learning_rate=0.001, initial_accumulator_value=0.1, epsilon=1e-7, weight_decay=None,
+                 clipnorm=None, clipvalue=None, global_clipnorm=None, name=None, **kwargs):
+        self.initial_accumulator_value = initial_accumulator_value
+        self.epsilon = epsilon
+        super().__init__(learning_rate, weight_decay, clipnorm, clipvalue, global_clipnorm, name, **kwargs)
+
+    def _slot_names_for(self):
+        return ("accumulator",)
+
+    def _slot_inits(self):
+        return [self.initial_accumulator_value]
+
+    def _update(self, param, g, slots, lr):
+        acc = slots[0]
+        dt = param.dtype.type
+        acc += g * g
+        param -= dt(lr) * g / np.sqrt(acc + dt(self.epsilon))
+
+    def get_config(self):
+        return {**super().get_config(), "initial_accumulator_value": self.initial_accumulator_value,
+                "epsilon": self.epsilon}
+
+
+class Nadam(Optimizer):
+    """Nadam (Dozat 2015), Keras 3 formulation: Adam with Nesterov momentum and the momentum
+    cache ``u_t = beta_1 * (1 - 0.5 * 0.96**t)``::
+
+        m += (g - m)(1 - b1);  v += (g*g - v)(1 - b2)
+        m_hat = u_{t+1} m / (1 - prod_{i<=t+1} u_i) + (1 - u_t) g / (1 - prod_{i<=t} u_i)
+        param -= lr * m_hat / (sqrt(v / (1 - b2**t)) + eps)
+    """
+
+    _default_name = "nadam"
+    beta_1 = _Hyper(_unit)
+    beta_2 = _Hyper(_unit)
+    epsilon = _Hyper(_positive)
+
+    def __init__(self, learning_rate=0.001, beta_1=0.9, beta_2=0.999, epsilon=1e-7, weight_decay=None,
+                 clipnorm=None, clipvalue=None, global_clipnorm=None, name=None, **kwargs):
+        self.beta_1 = beta_1
+        self.beta_2 = beta_2
+        self.epsilon = epsilon
+        super().__init__(learning_rate, weight_decay, clipnorm, clipvalue, global_clipnorm, name, **kwargs)
+        self._u_product = 1.0
+
+    def _u(self, t):
+        return self.beta_1 * (1.0 - 0.5 * 0.96 ** t)
+
+    def _slot_names_for(self):
+        return ("m", "v")
+
+    def _step_constants(self, lr, t):
+        u_t, u_next = self._u(t), self._u(t + 1)
+        prod_t = self._u_product * u_t
+        prod_next = prod_t * u_next
+        return (lr, u_next / (1.0 - prod_next), (1.0 - u_t) / (1.0 - prod_t), 1.0 / (1.0 - self.beta_2 ** t),
+                prod_t)
+
+    def _begin_step(self, t):
+        self._u_product *= self._u(t)
+
+    def _restored_iterations(self, t):
+        prod = 1.0
+        for i in range(1, t + 1):
+            factor = self._u(i)
+            if factor == self.beta_1:       # 0.96**i underflowed: every later factor is beta_1
+                prod *= self.beta_1 ** (t - i + 1)
+                break
+            prod *= factor
+        self._u_product = prod
+
+    def _update(self, param, g, slots, consts):
+        lr, c_m, c_g, c_v, _ = consts
+        m, v = slots
+        dt = param.dtype.type
+        m += (g - m) * dt(1 - self.beta_1)
+        v += (g * g - v) * dt(1 - self.beta_2)
+        m_hat = dt(c_m) * m + dt(c_g) * g
+        param -= dt(lr) * m_hat / (np.sqrt(v * dt(c_v)) + dt(self.epsilon))
+
+    def get_config(self):
+        return {**super().get_config(), "beta_1": self.beta_1, "beta_2": self.beta_2, "epsilon": self.epsilon}
+
+
+_BY_NAME = {"sgd": SGD, "rmsprop": RMSprop, "adam": Adam, "adamw": AdamW, "adagrad": Adagrad, "nadam": Nadam}
+
+
+def get(identifier, custom_objects=None):
+    """An optimizer from a string (``'adam'``, ``'adamw'`` ...), a config dict
+    (``{"class_name": ..., "config": ...}``), or an instance (returned as is)."""
     if isinstance(identifier, Optimizer):
         return identifier
     if isinstance(identifier, str):
@@ -341,10 +835,31 @@ def get(identifier):
         except KeyError:
             raise ValueError(f"unknown optimizer {identifier!r}; choose from {sorted(_BY_NAME)}") from None
     if isinstance(identifier, dict):
-        cls = _BY_NAME[identifier["class_name"].lower()]
-        return cls.from_config(identifier["config"])
-    raise TypeError(f"cannot make an optimizer from {type(identifier).__name__}")
+        return deserialize(identifier, custom_objects=custom_objects)
+    raise TypeError(f"cannot make an optimizer from {type(identifier).__name__}; pass a name such as 'adam', "
+                    "a config dict or an Optimizer")
 
 
 def serialize(optimizer):
-    return {"class_name": type(optimizer).__name__, "config": optimizer.get_config()}
+    """``{"class_name": ..., "config": ...}`` (JSON-ready: a callable learning rate cannot be saved)."""
+    config = optimizer.get_config()
+    lr = config.get("learning_rate")
+    if callable(lr):
+        raise ValueError(f"{type(optimizer).__name__}: cannot serialize the callable learning rate {lr!r}; "
+                         "use a float or a schedules.LearningRateSchedule to save the optimizer")
+    return {"class_name": type(optimizer).__name__, "config": config}
+
+
+def deserialize(config, custom_objects=None):
+    """The optimizer that :func:`serialize` described."""
+    if not isinstance(config, dict) or "class_name" not in config:
+        raise ValueError(f"optimizers.deserialize: expected {{'class_name': ..., 'config': ...}}, "
+                         f"got {config!r:.200}")
+    name = config["class_name"]
+    classes = dict(_BY_NAME)
+    for key, value in (custom_objects or {}).items():
+        classes[key.lower()] = value
+    cls = classes.get(str(name).lower())
+    if cls is None:
+        raise ValueError(f"optimizers.deserialize: unknown optimizer {name!r}; choose from {sorted(_BY_NAME)}")
+    return cls.from_config(config.get("config", {}), custom_objects=custom_objects)
