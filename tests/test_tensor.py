@@ -7,10 +7,13 @@ import pytest
 import tinygrad_bn as tg
 
 
-def test_python_values_become_float32_arrays_keep_dtype():
+def test_python_values_follow_tf_dtypes_arrays_keep_dtype():
+    # TF: a Python float is float32, a Python int int32 (tf.constant(3).dtype == tf.int32)
     assert tg.Tensor(1.5).dtype == np.float32
-    assert tg.Tensor(3).dtype == np.float32
-    assert tg.Tensor([[1, 2], [3, 4]]).dtype == np.float32
+    assert tg.Tensor(3).dtype == np.int32
+    assert tg.Tensor([[1, 2], [3, 4]]).dtype == np.int32
+    assert tg.Tensor([1, 2.5]).dtype == np.float32
+    assert tg.Tensor(2 ** 40).dtype == np.int64
     assert tg.Tensor(np.zeros(2)).dtype == np.float64
     assert tg.Tensor(np.float64(1.0)).dtype == np.float64
     assert tg.Tensor(np.arange(3)).dtype == np.int64

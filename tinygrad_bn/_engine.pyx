@@ -51,11 +51,12 @@ cdef inline bint _is_float_dtype(object dtype):
 
 
 cpdef object as_array(object value, object dtype=None):
-    """Convert a user value to the array a Tensor stores.
+    """Convert a user value to the array a Tensor stores (TensorFlow's rules).
 
-    Python floats, ints and (nested) lists become float32, as in TensorFlow;
-    NumPy arrays and NumPy scalars keep their dtype (float64 stays float64);
-    booleans stay boolean.  String and object data raise TypeError.
+    A Python float (or a list holding one) becomes float32, a Python int (or
+    a list of ints) int32, a bool bool, as ``tf.constant`` does; NumPy arrays
+    and NumPy scalars keep their dtype (float64 stays float64).  Complex,
+    string and object data raise TypeError.
     """
     cdef object arr
     if isinstance(value, Tensor):
@@ -68,8 +69,14 @@ cpdef object as_array(object value, object dtype=None):
         if isinstance(value, (str, bytes)):
             raise TypeError(f"Tensor: cannot make a tensor from a string ({value!r})")
         arr = np.asarray(value)
-        if dtype is None and arr.dtype.kind in 'iuf':
-            arr = arr.astype(np.float32)
+        if dtype is None:
+            if arr.dtype.kind == 'f':
+                arr = arr.astype(np.float32)
+            elif arr.dtype.kind in 'iu':
+                if arr.size and (arr.max() > 2147483647 or arr.min() < -2147483648):
+                    arr = arr.astype(np.int64)     # TF: out of int32 range -> int64
+                else:
+                    arr = arr.astype(np.int32)
     if arr.dtype.kind not in 'biuf':
         raise TypeError(f"Tensor: unsupported dtype {arr.dtype} (shape {np.shape(arr)}); "
                         "tensors hold bool, integer or floating-point numbers")
@@ -97,18 +104,27 @@ cdef class Op:
     The first ``nin`` positional arguments are tensor inputs (``nin == -1``:
     every positional argument is); later positional and keyword arguments are
     passed to ``forward`` untouched.
+
+    Higher-order gradients: under an outer recording tape the backward runs
+    again on Tensors (so a backward written with operators and NumPy functions
+    is itself recorded).  ``composite``, when given, is a function with
+    ``forward``'s signature that computes the same output from other ops; a
+    higher-order gradient then differentiates it instead (for ops whose
+    backward is a raw kernel).
     """
     cdef readonly str name
     cdef readonly object forward
     cdef readonly object backward
     cdef readonly int nin
+    cdef public object composite
     cdef public object __doc__
 
-    def __init__(self, str name, forward, backward, int nin=-1, doc=None):
+    def __init__(self, str name, forward, backward, int nin=-1, doc=None, composite=None):
         self.name = name
         self.forward = forward
         self.backward = backward
         self.nin = nin
+        self.composite = composite
         self.__doc__ = doc if doc is not None else getattr(forward, "__doc__", None)
 
     def __call__(self, *args, **attrs):
@@ -126,6 +142,129 @@ cdef class Op:
         return f"<op {self.name}>"
 
 
+
+# ---------------------------------------------------------------------------
+# NumPy's dispatch protocols: the tables and the fallbacks
+# ---------------------------------------------------------------------------
+
+cdef dict _UFUNCS = {}          # ufunc -> Op or function, for ufunc(*inputs) without keywords
+cdef dict _REDUCES = {}         # ufunc -> function(x, axis=, keepdims=), for ufunc.reduce
+cdef set _NONDIFF_UFUNCS = set()    # ufuncs whose result carries no gradient (comparisons, sign ...)
+cdef dict _FUNCTIONS = {}       # NumPy function -> implementation on tensors (NumPy's signature)
+cdef set _NONDIFF_FUNCTIONS = set() # NumPy functions whose result carries no gradient (argmax, shape ...)
+
+
+def set_ufunc(ufunc, impl=None, reduce=None, differentiable=True):
+    """Route ``ufunc(tensor, ...)`` to ``impl`` (an Op or a function) and ``ufunc.reduce`` to
+    ``reduce``; ``differentiable=False`` marks a ufunc whose result has no gradient."""
+    if impl is not None:
+        _UFUNCS[ufunc] = impl
+    if reduce is not None:
+        _REDUCES[ufunc] = reduce
+    if not differentiable:
+        _NONDIFF_UFUNCS.add(ufunc)
+
+
+def set_function(func, impl=None, differentiable=True):
+    """Route the NumPy function ``func(tensor, ...)`` to ``impl`` (with NumPy's signature);
+    ``differentiable=False`` marks one whose result has no gradient (it then runs on the arrays)."""
+    if impl is not None:
+        _FUNCTIONS[func] = impl
+    if not differentiable:
+        _NONDIFF_FUNCTIONS.add(func)
+
+
+cdef object _reduce_call(object ufunc, object impl, object x, dict kwargs):
+    axis = kwargs.pop("axis", 0)
+    keepdims = kwargs.pop("keepdims", False)
+    for key, value in list(kwargs.items()):
+        if value is None or (key == "where" and value is True):
+            del kwargs[key]
+    if kwargs:
+        kwargs["axis"] = axis
+        kwargs["keepdims"] = keepdims
+        return _ufunc_fallback(ufunc, "reduce", (x,), kwargs)
+    return impl(x, axis=axis, keepdims=keepdims)
+
+
+cdef object _unwrap_deep(object x):
+    if isinstance(x, Tensor):
+        return (<Tensor>x).data
+    if type(x) is tuple or type(x) is list:
+        return type(x)(_unwrap_deep(v) for v in x)
+    if type(x) is dict:
+        return {k: _unwrap_deep(v) for k, v in (<dict>x).items()}
+    return x
+
+
+cdef bint _any_watched_deep(object x):
+    if isinstance(x, Tensor):
+        return _watched_by_recording(x)
+    if type(x) is tuple or type(x) is list:
+        for v in x:
+            if _any_watched_deep(v):
+                return True
+    elif type(x) is dict:
+        for v in (<dict>x).values():
+            if _any_watched_deep(v):
+                return True
+    return False
+
+
+cdef object _wrap_result(object r):
+    if isinstance(r, (np.ndarray, np.generic)) and r.dtype.kind in 'biuf':
+        return _wrap(r)
+    if type(r) is tuple:
+        return tuple(_wrap_result(v) for v in r)
+    if type(r) is list:
+        return [_wrap_result(v) for v in r]
+    return r
+
+
+cdef object _ufunc_fallback(object ufunc, str method, tuple inputs, dict kwargs):
+    name = f"np.{ufunc.__name__}" + ("" if method == "__call__" else f".{method}")
+    if ufunc not in _NONDIFF_UFUNCS and (_any_watched_deep(inputs) or _any_watched_deep(kwargs)):
+        what = "with these keyword arguments" if method == "__call__" and ufunc in _UFUNCS else ""
+        raise TypeError(f"{name}: tinygrad_bn cannot differentiate it {what}while a GradientTape is watching "
+                        f"its input (the result would be a silent constant); use the tinygrad_bn ops, or "
+                        f"compute it inside tape.stop_recording()")
+    out = kwargs.get("out")
+    result = getattr(ufunc, method)(*_unwrap_deep(inputs), **_unwrap_deep(kwargs))
+    if out is not None:
+        return result               # NumPy's own answer: the out= arrays
+    return _wrap_result(result)
+
+
+cdef object _function_fallback(object func, tuple args, dict kwargs):
+    if func not in _NONDIFF_FUNCTIONS and (_any_watched_deep(args) or _any_watched_deep(kwargs)):
+        name = getattr(func, "__name__", repr(func))
+        raise TypeError(f"np.{name}: tinygrad_bn does not differentiate it, and a GradientTape is watching "
+                        f"its input (the result would be a silent constant); use the tinygrad_bn ops, or "
+                        f"compute it inside tape.stop_recording()")
+    result = func(*_unwrap_deep(args), **_unwrap_deep(kwargs))
+    if func in _NONDIFF_FUNCTIONS and not isinstance(result, (np.ndarray, np.generic)):
+        return result
+    return _wrap_result(result)
+
+
+# > 0 while a backward runs on Tensors for a higher-order gradient: then a watched
+# tensor that is turned into a NumPy array (a silent constant) raises instead.
+cdef int _strict = 0
+
+
+cdef bint _watched_by_recording(object x):
+    """True when a recording tape of this thread watches ``x``."""
+    cdef GradientTape tape
+    cdef unsigned long me
+    if not _active_tapes or not isinstance(x, Tensor):
+        return False
+    me = PyThread_get_thread_ident()
+    for tape in _active_tapes:
+        if tape._recording and tape._thread == me and tape._watches(x):
+            return True
+    return False
+
+
 # ---------------------------------------------------------------------------
 # Tensor
 # ---------------------------------------------------------------------------
@@ -141,9 +280,33 @@ cdef class Tensor:
     cdef public object data
     cdef public bint trainable
 
-    # NumPy must hand binary operators over to us (np.float32(2) * w -> w.__rmul__).
-    __array_ufunc__ = None
     __array_priority__ = 1000
+
+    # -- NumPy's dispatch protocols (NEP 13 ufuncs, NEP 18 functions) ---------
+    # np.exp(t), np.float32(2) * t, np.sum(t, axis=0) ... call the registered
+    # ops, so they are recorded like t.exp(), 2 * t, t.sum(axis=0).  What the
+    # engine does not differentiate raises TypeError while a tape watches the
+    # input; otherwise it computes on the arrays.  The ops package fills the tables.
+    def __array_ufunc__(self, ufunc, str method, *inputs, **kwargs):
+        cdef object impl
+        if method == "__call__":
+            if not kwargs:
+                impl = _UFUNCS.get(ufunc)
+                if impl is not None:
+                    if type(impl) is Op:
+                        return apply(<Op>impl, inputs, None)
+                    return impl(*inputs)
+        elif method == "reduce" and len(inputs) == 1:
+            impl = _REDUCES.get(ufunc)
+            if impl is not None:
+                return _reduce_call(ufunc, impl, inputs[0], kwargs)
+        return _ufunc_fallback(ufunc, method, inputs, kwargs)
+
+    def __array_function__(self, func, types, args, kwargs):
+        impl = _FUNCTIONS.get(func)
+        if impl is not None:
+            return impl(*args, **kwargs)
+        return _function_fallback(func, args, kwargs)
 
     def __init__(self, value, dtype=None):
         self.data = as_array(value, dtype)
@@ -171,6 +334,11 @@ cdef class Tensor:
         return np.array(self.data)
 
     def __array__(self, dtype=None, copy=None):
+        if _strict and _watched_by_recording(self):
+            raise TypeError(f"a tensor of shape {self.data.shape} was converted to a NumPy array inside a backward "
+                            "that is being differentiated (higher-order gradient): the result would be a silent "
+                            "constant. Write the backward with operators and NumPy functions on its arguments "
+                            "(they dispatch to the ops), or give the op a composite=")
         if copy is False and dtype is not None and np.dtype(dtype) != self.data.dtype:
             raise ValueError("Tensor.__array__: a dtype change needs a copy")
         arr = np.asarray(self.data)
@@ -266,6 +434,11 @@ cdef class Tensor:
     def __abs__(self):
         return apply(_operator("abs"), (self,), None)
 
+    def __invert__(self):
+        if self.data.dtype.kind not in 'biu':
+            raise TypeError(f"~ (invert) needs a bool or integer tensor, got dtype {self.data.dtype}")
+        return _wrap(np.invert(self.data))
+
     def __getitem__(self, index):
         return apply(_operator("getitem"), (self, index), None)
 
@@ -299,6 +472,37 @@ cdef class Tensor:
     def T(self):
         return apply(_operator("transpose"), (self, None), None)
 
+    def prod(self, axis=None, keepdims=False):
+        return apply(_operator("prod"), (self,), {"axis": axis, "keepdims": keepdims})
+
+    def squeeze(self, axis=None):
+        return apply(_operator("squeeze"), (self,), {"axis": axis} if axis is not None else None)
+
+    def flatten(self):
+        return apply(_operator("reshape"), (self, (-1,)), None)
+
+    def ravel(self):
+        return apply(_operator("reshape"), (self, (-1,)), None)
+
+    def swapaxes(self, axis1, axis2):
+        cdef list axes = list(range(self.data.ndim))
+        a = axis1 % self.data.ndim
+        b = axis2 % self.data.ndim
+        axes[a], axes[b] = axes[b], axes[a]
+        return apply(_operator("transpose"), (self, tuple(axes)), None)
+
+    def argmax(self, axis=None):
+        return _wrap(np.argmax(self.data, axis=axis))
+
+    def argmin(self, axis=None):
+        return _wrap(np.argmin(self.data, axis=axis))
+
+    def tolist(self):
+        return np.asarray(self.data).tolist()
+
+    def item(self, *args):
+        return np.asarray(self.data).item(*args)
+
     def exp(self):
         return apply(_operator("exp"), (self,), None)
 
@@ -306,28 +510,47 @@ cdef class Tensor:
         return apply(_operator("log"), (self,), None)
 
     def astype(self, dtype):
-        """A non-differentiable copy with another dtype."""
-        return _wrap(np.asarray(self.data).astype(dtype))
+        """This tensor in another dtype (``tf.cast``: differentiable between float dtypes)."""
+        return apply(_operator("cast"), (self, dtype), None)
 
     def __hash__(self):
         # Identity hash, computed in C: the tape keys its dicts by tensors.
         return <Py_hash_t>((<size_t><void*>self) >> 4)
 
-    # Comparisons are elementwise and not differentiable.  == and != keep
-    # Python's identity meaning (not defined here), so tensors stay hashable
-    # and the tape can key its dicts by the tensors themselves (tinygrad_bn.equal
-    # compares values).
+    # Comparisons are elementwise and give bool tensors, as in TF and PyTorch;
+    # they are not differentiable.  Tensors stay hashable by identity (as
+    # PyTorch's are): the tape keys its dicts by the tensors themselves.
+    def __eq__(self, other):
+        return _compare(np.equal, self, other)
+
+    def __ne__(self, other):
+        return _compare(np.not_equal, self, other)
+
     def __lt__(self, other):
-        return Tensor(np.less(self.data, _raw(other)))
+        return _compare(np.less, self, other)
 
     def __le__(self, other):
-        return Tensor(np.less_equal(self.data, _raw(other)))
+        return _compare(np.less_equal, self, other)
 
     def __gt__(self, other):
-        return Tensor(np.greater(self.data, _raw(other)))
+        return _compare(np.greater, self, other)
 
     def __ge__(self, other):
-        return Tensor(np.greater_equal(self.data, _raw(other)))
+        return _compare(np.greater_equal, self, other)
+
+
+cdef object _compare(object ufunc, Tensor a, object b):
+    cdef object rb
+    if isinstance(b, Tensor):
+        rb = (<Tensor>b).data
+    elif b is None or isinstance(b, (str, bytes)):
+        return NotImplemented
+    else:
+        rb = b
+    try:
+        return _wrap(ufunc(a.data, rb))
+    except TypeError:
+        return NotImplemented
 
 
 cdef inline object _raw(object x):
@@ -354,8 +577,14 @@ cdef class Record:
     """One recorded op call: what the backward walk needs to replay it."""
     cdef readonly Op op
     cdef readonly tuple inputs      # the call's tensor-position arguments (Tensors or constants)
+    cdef readonly tuple args        # every positional argument of the call
+    cdef readonly tuple arrays      # what forward saw in each position (arrays for Tensors)
+    cdef readonly dict attrs        # keyword attributes, or None
     cdef readonly Tensor out
     cdef readonly object residuals
+
+
+cdef object _DERIVED = object()      # marker: a residual computed inside forward (not an input/output)
 
 
 cdef class GradientTape:
@@ -368,9 +597,10 @@ cdef class GradientTape:
     ``tape.watch(t)`` adds any float tensor.
 
     A tape can be used for one ``gradient()`` call unless ``persistent=True``.
-    Tapes nest: each active tape records the ops that touch what it watches.
-    Gradients are constants: a gradient computed inside an outer tape is not
-    itself recorded (no higher-order derivatives).
+    Tapes nest, and a ``gradient()`` computed while an outer tape records is
+    itself recorded by it, so the outer tape differentiates the gradient
+    (second and higher derivatives, as in TF).  Without an outer tape the
+    backward pass works on plain arrays and records nothing.
     """
     cdef readonly bint persistent
     cdef readonly bint watch_accessed_variables
@@ -458,6 +688,35 @@ cdef class GradientTape:
             return True
         return t in self._watched
 
+    # -- gradients -----------------------------------------------------------
+    cdef list _check_sources(self, str fn, list src_list):
+        for s in src_list:
+            if not isinstance(s, Tensor):
+                raise TypeError(f"GradientTape.{fn}: sources must be Tensors or Vars, got {type(s).__name__}")
+            if not _is_float_dtype((<Tensor>s).data.dtype):
+                hint = ""
+                if (<Tensor>s).data.dtype.kind in "iu":
+                    hint = (" (a Python int makes an int32 tensor, as in TF: write Var(0.0) or "
+                            "Var(0, dtype=tinygrad_bn.float32))")
+                name = getattr(s, "name", None)
+                what = f"variable {name!r}" if name is not None else "a tensor"
+                raise TypeError(f"GradientTape.{fn}: cannot differentiate with respect to {what} of dtype "
+                                f"{(<Tensor>s).data.dtype} (shape {(<Tensor>s).data.shape}); integer and boolean "
+                                f"tensors are not differentiable{hint}")
+        return src_list
+
+    cdef void _start(self, str fn) except *:
+        if self._used and not self.persistent:
+            raise RuntimeError(f"GradientTape.{fn}: a non-persistent tape can compute gradients only once; "
+                               f"create it with GradientTape(persistent=True) to call {fn}() several times")
+        self._used = True
+
+    cdef void _finish(self):
+        if not self.persistent:
+            self._records = []
+            self._refs = []
+            self._watched = set()
+
     def gradient(self, target, sources, output_gradients=None, unconnected_gradients="none"):
         """Gradients of ``target`` with respect to ``sources``.
 
@@ -467,13 +726,8 @@ cdef class GradientTape:
         the target does not depend on gives ``None``, or zeros with
         ``unconnected_gradients="zero"``.
         """
-        if unconnected_gradients not in ("none", "zero"):
-            raise ValueError(f"GradientTape.gradient: unconnected_gradients must be 'none' or 'zero', "
-                             f"got {unconnected_gradients!r}")
-        if self._used and not self.persistent:
-            raise RuntimeError("GradientTape.gradient: a non-persistent tape can compute gradients only once; "
-                               "create it with GradientTape(persistent=True) to call gradient() several times")
-        self._used = True
+        _check_unconnected(unconnected_gradients)
+        self._start("gradient")
         cdef list src_list
         cdef list tgt_list
         if isinstance(sources, Tensor):
@@ -490,39 +744,134 @@ cdef class GradientTape:
                                  f"{len(tgt_list)} targets")
         else:
             og_list = None
-        for s in src_list:
-            if not isinstance(s, Tensor):
-                raise TypeError(f"GradientTape.gradient: sources must be Tensors or Vars, got {type(s).__name__}")
-            if not _is_float_dtype((<Tensor>s).data.dtype):
-                raise TypeError(f"GradientTape.gradient: cannot differentiate with respect to a tensor of dtype "
-                                f"{(<Tensor>s).data.dtype} (shape {(<Tensor>s).data.shape}); "
-                                "integer and boolean tensors are not differentiable")
-        grads = self._backward(tgt_list, og_list, src_list)
-        results = []
-        cdef Tensor s_t
-        for s in src_list:
-            s_t = <Tensor>s
-            g = grads.get(s_t)
-            if g is None:
-                if unconnected_gradients == "zero":
-                    results.append(_wrap(np.zeros(s_t.data.shape, s_t.data.dtype)))
-                else:
-                    results.append(None)
-            else:
-                if g.dtype != s_t.data.dtype:
-                    g = np.asarray(g).astype(s_t.data.dtype)
-                results.append(_wrap(g))
-        if not self.persistent:
-            self._records = []
-            self._refs = []
-            self._watched = set()
+        self._check_sources("gradient", src_list)
+        try:
+            results = self._grad_list(tgt_list, og_list, src_list, unconnected_gradients)
+        finally:
+            self._finish()
         if isinstance(sources, Tensor):
             return results[0]
         if type(sources) is list and len(results) == len(<list>sources):
             return results
         return _unflatten(sources, results)
 
-    cdef dict _backward(self, list targets, object out_grads, list sources):
+    def jacobian(self, target, sources, unconnected_gradients="none", parallel_iterations=None,
+                 experimental_use_pfor=True):
+        """The Jacobian of ``target`` with respect to each source, as ``tf.GradientTape.jacobian``:
+        for a source of shape S the result has shape ``target.shape + S``.
+        ``parallel_iterations`` and ``experimental_use_pfor`` are accepted and ignored."""
+        _check_unconnected(unconnected_gradients)
+        if not isinstance(target, Tensor):
+            raise TypeError(f"GradientTape.jacobian: target must be a Tensor, got {type(target).__name__}")
+        self._start("jacobian")
+        cdef list src_list = [sources] if isinstance(sources, Tensor) else _flatten(sources, [])
+        self._check_sources("jacobian", src_list)
+        cdef Tensor t = <Tensor>target
+        try:
+            results = self._jacobian_list(t, src_list, unconnected_gradients, False)
+        finally:
+            self._finish()
+        if isinstance(sources, Tensor):
+            return results[0]
+        return _unflatten(sources, results)
+
+    def batch_jacobian(self, target, source, unconnected_gradients="none", parallel_iterations=None,
+                       experimental_use_pfor=True):
+        """Per-example Jacobians, as ``tf.GradientTape.batch_jacobian``: ``target`` (B, ...) and
+        ``source`` (B, ...) give shape ``(B,) + target.shape[1:] + source.shape[1:]``, where
+        ``result[b] = d target[b] / d source[b]`` (examples are assumed independent, as in TF)."""
+        _check_unconnected(unconnected_gradients)
+        if not isinstance(target, Tensor) or not isinstance(source, Tensor):
+            raise TypeError("GradientTape.batch_jacobian: target and source must be Tensors")
+        cdef Tensor t = <Tensor>target
+        cdef Tensor s = <Tensor>source
+        if t.data.ndim < 1 or s.data.ndim < 1 or t.data.shape[0] != s.data.shape[0]:
+            raise ValueError(f"GradientTape.batch_jacobian: target {t.data.shape} and source {s.data.shape} "
+                             "must have the same first (batch) dimension")
+        self._start("batch_jacobian")
+        self._check_sources("batch_jacobian", [source])
+        try:
+            return self._jacobian_list(t, [source], unconnected_gradients, True)[0]
+        finally:
+            self._finish()
+
+    cdef list _jacobian_list(self, Tensor t, list src_list, str unconnected, bint batch):
+        cdef Py_ssize_t j, m
+        cdef tuple tshape = t.data.shape
+        cdef tuple inner = tshape[1:] if batch else tshape
+        m = 1
+        for d in inner:
+            m *= d
+        rows = []                       # rows[j][k]: gradient of output element j for source k
+        for j in range(m):
+            seed = np.zeros(inner, t.data.dtype)
+            seed.flat[j] = 1
+            if batch:
+                seed = np.broadcast_to(seed, tshape).copy()
+            rows.append(self._grad_list([t], [seed], src_list, "none"))
+        results = []
+        for k in range(len(src_list)):
+            s = <Tensor>src_list[k]
+            sshape = s.data.shape
+            col = [row[k] for row in rows]
+            if all(c is None for c in col):
+                if unconnected == "zero":
+                    shape = ((tshape[0],) + inner + sshape[1:]) if batch else (tshape + sshape)
+                    results.append(_wrap(np.zeros(shape, s.data.dtype)))
+                else:
+                    results.append(None)
+                continue
+            zero = None
+            parts = []
+            for c in col:
+                if c is None:
+                    if zero is None:
+                        zero = _wrap(np.zeros(sshape, s.data.dtype))
+                    c = zero
+                parts.append(c)
+            if not parts:               # a target with no elements
+                shape = ((tshape[0],) + inner + sshape[1:]) if batch else (tshape + sshape)
+                results.append(_wrap(np.zeros(shape, s.data.dtype)))
+                continue
+            stacked = _operator("stack")(*parts, axis=1 if batch else 0)
+            if batch:
+                out_shape = (tshape[0],) + inner + sshape[1:]
+            else:
+                out_shape = tshape + sshape
+            results.append(_operator("reshape")(stacked, out_shape))
+        return results
+
+    cdef list _grad_list(self, list tgt_list, object og_list, list src_list, str unconnected):
+        """One backward walk; a gradient per source (Tensor, or None when unconnected)."""
+        cdef bint hi = _others_recording(self)
+        cdef bint was = self._recording
+        if hi:
+            self._recording = False        # this tape does not record its own backward pass
+        try:
+            grads = self._backward(tgt_list, og_list, src_list, hi)
+        finally:
+            self._recording = was
+        results = []
+        cdef Tensor s_t
+        for s in src_list:
+            s_t = <Tensor>s
+            g = grads.get(s_t)
+            if g is None:
+                if unconnected == "zero":
+                    results.append(_wrap(np.zeros(s_t.data.shape, s_t.data.dtype)))
+                else:
+                    results.append(None)
+            elif isinstance(g, Tensor):
+                if (<Tensor>g).data.dtype != s_t.data.dtype:
+                    g = _operator("cast")(g, s_t.data.dtype)
+                results.append(g)
+            else:
+                if g.dtype != s_t.data.dtype:
+                    g = np.asarray(g).astype(s_t.data.dtype)
+                results.append(_wrap(g))
+        return results
+
+    cdef dict _backward(self, list targets, object out_grads, list sources, bint hi):
         cdef dict grads = {}
         cdef Record rec
         cdef Tensor t
@@ -538,10 +887,17 @@ cdef class GradientTape:
                 raise TypeError(f"GradientTape.gradient: the target has dtype {t.data.dtype}; "
                                 "only floating-point targets can be differentiated")
             if out_grads is not None:
-                seed = np.asarray(_raw(out_grads[i]), dtype=t.data.dtype)
-                if seed.shape != t.data.shape:
-                    raise ValueError(f"GradientTape.gradient: output_gradients shape {seed.shape} does not "
-                                     f"match target shape {t.data.shape}")
+                og = out_grads[i]
+                if hi and isinstance(og, Tensor) and _watched_by_recording(og):
+                    seed = og                   # differentiable seed (e.g. a vector-Jacobian product)
+                    if (<Tensor>og).data.shape != t.data.shape:
+                        raise ValueError(f"GradientTape.gradient: output_gradients shape {og.shape} does not "
+                                         f"match target shape {t.data.shape}")
+                else:
+                    seed = np.asarray(_raw(og), dtype=t.data.dtype)
+                    if seed.shape != t.data.shape:
+                        raise ValueError(f"GradientTape.gradient: output_gradients shape {seed.shape} does not "
+                                         f"match target shape {t.data.shape}")
             elif t.data.ndim == 0:
                 seed = _scalar_one(t.data.dtype)
             else:
@@ -577,7 +933,12 @@ cdef class GradientTape:
                     needs.append(False)
             if not any_need:
                 continue
-            gin = rec.op.backward(rec.residuals, g, needs)
+            if hi and (_watched_by_recording(g) or _any_input_watched(rec.inputs)):
+                gin = _differentiable_backward(rec, g, needs)
+            else:
+                if isinstance(g, Tensor):
+                    g = (<Tensor>g).data
+                gin = rec.op.backward(rec.residuals, g, needs)
             if len(gin) != len(rec.inputs):
                 raise RuntimeError(f"op {rec.op.name}: backward returned {len(gin)} gradients "
                                    f"for {len(rec.inputs)} inputs")
@@ -594,6 +955,129 @@ cdef class GradientTape:
                 prev = grads.get(t)
                 grads[t] = gi if prev is None else prev + gi
         return grads
+
+
+cdef void _check_unconnected(object value) except *:
+    if value not in ("none", "zero"):
+        raise ValueError(f"GradientTape.gradient: unconnected_gradients must be 'none' or 'zero', "
+                         f"got {value!r}")
+
+
+cdef bint _others_recording(GradientTape me_tape):
+    """True when a tape other than ``me_tape`` records in this thread (higher-order mode)."""
+    cdef GradientTape tape
+    cdef unsigned long me
+    if not _active_tapes:
+        return False
+    me = PyThread_get_thread_ident()
+    for tape in _active_tapes:
+        if tape is not me_tape and tape._recording and tape._thread == me:
+            return True
+    return False
+
+
+cdef bint _any_input_watched(tuple inputs):
+    for x in inputs:
+        if _watched_by_recording(x):
+            return True
+    return False
+
+
+# ---------------------------------------------------------------------------
+# Higher order: a backward step that outer tapes can differentiate
+# ---------------------------------------------------------------------------
+
+cdef object _differentiable_backward(Record rec, object g, list needs):
+    """Run ``rec``'s backward on Tensors so that the recording tapes record it.
+
+    The residuals that forward saved are the input and output arrays in the
+    common case: they are replaced by the Tensors holding them.  An op that
+    saved anything computed inside forward is run forward again on Tensors
+    (recorded too) to get differentiable residuals; an op with a
+    ``composite`` is differentiated through that instead.
+    """
+    global _strict
+    cdef Op op = rec.op
+    cdef Tensor gt = <Tensor>g if isinstance(g, Tensor) else _wrap(g)
+    if op.composite is not None:
+        return _composite_backward(rec, gt, needs)
+    cdef dict known = {}
+    for i in range(len(rec.inputs)):
+        x = rec.inputs[i]
+        if isinstance(x, Tensor):
+            known[id(rec.arrays[i])] = x
+    known.setdefault(id(rec.out.data), rec.out)
+    res = _substitute(rec.residuals, known, rec.arrays)
+    if res is _DERIVED:
+        _strict += 1
+        try:
+            if rec.attrs:
+                again = op.forward(*rec.args, **rec.attrs)
+            else:
+                again = op.forward(*rec.args)
+        except Exception as exc:
+            raise TypeError(f"op {op.name}: a higher-order gradient needs its forward and backward to run on "
+                            f"Tensors, and forward failed ({type(exc).__name__}: {exc}); write them with "
+                            "operators and NumPy functions, or give the op a composite=") from exc
+        finally:
+            _strict -= 1
+        res = again[1]
+    _strict += 1
+    try:
+        return op.backward(res, gt, needs)
+    except Exception as exc:
+        raise TypeError(f"op {op.name}: a higher-order gradient needs its backward to run on Tensors, and it "
+                        f"failed ({type(exc).__name__}: {exc}); write the backward with operators and NumPy "
+                        "functions, or give the op a composite=") from exc
+    finally:
+        _strict -= 1
+
+
+cdef object _substitute(object res, dict known, tuple arrays):
+    """``res`` with input/output arrays replaced by their Tensors; _DERIVED if a float
+    array that is neither an input, an output nor a constant argument is found."""
+    cdef object t
+    if res is None or type(res) is int or type(res) is float or type(res) is bool or type(res) is str:
+        return res
+    if isinstance(res, (np.ndarray, np.generic)):
+        t = known.get(id(res))
+        if t is not None:
+            return t
+        if res.dtype.kind not in 'fc':
+            return res                  # masks, indexes: constants
+        for a in arrays:
+            if a is res:
+                return res              # a constant argument of the call
+        return _DERIVED
+    if type(res) is tuple or type(res) is list:
+        out = []
+        for v in res:
+            r = _substitute(v, known, arrays)
+            if r is _DERIVED:
+                return _DERIVED
+            out.append(r)
+        return tuple(out) if type(res) is tuple else out
+    return res
+
+
+cdef object _composite_backward(Record rec, Tensor gt, list needs):
+    """Differentiate ``op.composite`` (the same function written with other ops) in place of the
+    op's own backward; the outer tapes record it all, so they differentiate it again."""
+    cdef GradientTape inner = GradientTape(persistent=False, watch_accessed_variables=False)
+    wanted = [rec.inputs[i] for i in range(len(needs)) if needs[i]]
+    with inner:
+        inner.watch(wanted)
+        out = rec.op.composite(*rec.args, **(rec.attrs or {}))
+    got = inner.gradient(out, wanted, output_gradients=gt)
+    result = []
+    cdef Py_ssize_t j = 0
+    for i in range(len(needs)):
+        if needs[i]:
+            result.append(got[j])
+            j += 1
+        else:
+            result.append(None)
+    return tuple(result)
 
 
 cdef dict _ONES = {}
@@ -689,8 +1173,12 @@ cpdef object apply(Op op, tuple args, dict attrs):
         elif isinstance(a, Tensor):
             arr = (<Tensor>a).data
             has_tensor = True
-        elif (isinstance(a, _ndarray) or isinstance(a, _generic) or type(a) is float
-              or type(a) is int or type(a) is bool):
+        elif isinstance(a, _ndarray) or isinstance(a, _generic):
+            if (<object>a).dtype.kind not in 'biuf':
+                raise TypeError(f"{op.name}: unsupported operand dtype {a.dtype} (shape {np.shape(a)}); "
+                                "tensors hold bool, integer or floating-point numbers")
+            arr = a
+        elif type(a) is float or type(a) is int or type(a) is bool:
             arr = a
         else:
             arr = _constant(op, a)
@@ -705,12 +1193,19 @@ cpdef object apply(Op op, tuple args, dict attrs):
         msg = str(exc)
         if not msg.startswith(op.name + ":"):
             msg = f"{op.name}: {msg}"
-        raise type(exc)(f"{msg} [inputs: {_describe(list(arrays), nin)}]") from exc
+        msg = f"{msg} [inputs: {_describe(list(arrays), nin)}]"
+        if type(exc) is ValueError or type(exc) is TypeError:
+            raise type(exc)(msg) from exc
+        # another class (NumPy's own errors have other constructors): keep it, add the context
+        if hasattr(exc, "add_note"):
+            exc.add_note(msg)
+        raise
     if type(res) is not tuple or PyTuple_GET_SIZE(<tuple>res) != 2:
         raise TypeError(f"op {op.name}: forward must return (output, residuals), got {type(res).__name__}")
     cdef Tensor out = _wrap(<object>PyTuple_GET_ITEM(<tuple>res, 0))
     if has_tensor and _active_tapes:
-        _record(op, args[:nin] if nin < n else args, out, <object>PyTuple_GET_ITEM(<tuple>res, 1))
+        _record(op, args[:nin] if nin < n else args, args, arrays, attrs, out,
+                <object>PyTuple_GET_ITEM(<tuple>res, 1))
     return out
 
 
@@ -733,7 +1228,8 @@ cdef object _constant(Op op, object a):
         raise TypeError(f"{op.name}: {exc}") from None
 
 
-cdef void _record(Op op, tuple inputs, Tensor out, object residuals) except *:
+cdef void _record(Op op, tuple inputs, tuple args, tuple arrays, dict attrs, Tensor out,
+                  object residuals) except *:
     cdef GradientTape tape
     cdef Record rec = None
     cdef unsigned long me = PyThread_get_thread_ident()
@@ -749,6 +1245,9 @@ cdef void _record(Op op, tuple inputs, Tensor out, object residuals) except *:
             rec = Record.__new__(Record)
             rec.op = op
             rec.inputs = inputs
+            rec.args = args
+            rec.arrays = arrays
+            rec.attrs = attrs
             rec.out = out
             rec.residuals = residuals
         tape._records.append(rec)

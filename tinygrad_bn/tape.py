@@ -8,7 +8,7 @@ import numpy as np
 
 from ._engine import GradientTape, Tensor, as_array, recording, stop_recording_all
 
-__all__ = ["GradientTape", "gradcheck", "GradcheckError", "recording", "stop_recording_all"]
+__all__ = ["GradientTape", "gradcheck", "gradgradcheck", "GradcheckError", "recording", "stop_recording_all"]
 
 
 class GradcheckError(AssertionError):
@@ -68,3 +68,42 @@ def gradcheck(fn, *inputs, eps=1e-6, atol=1e-5, rtol=1e-4, seed=0, raise_excepti
                 raise GradcheckError(msg)
             return False
     return True
+
+
+def gradgradcheck(fn, *inputs, eps=1e-6, atol=1e-5, rtol=1e-4, seed=0, raise_exception=True):
+    """Check second derivatives: the tape's gradient of the VJP of ``fn`` against
+    central finite differences of that VJP, in float64.
+
+    The VJP ``x -> d sum(u * fn(x)) / dx`` (fixed random ``u``) is computed by an
+    inner tape while an outer tape records, and contracted with fixed random
+    directions ``v``; :func:`gradcheck` then compares the outer tape's gradient
+    of ``sum(v * vjp(x))`` with finite differences of it.  This is PyTorch's
+    ``gradgradcheck`` for this engine.
+    """
+    arrays = []
+    for x in inputs:
+        a = np.asarray(as_array(x))
+        arrays.append(a.astype(np.float64) if a.dtype.kind == "f" else a)
+    checked = [i for i, a in enumerate(arrays) if a.dtype.kind == "f"]
+    if not checked:
+        raise ValueError("gradgradcheck: no floating-point input to check")
+    out = fn(*[Tensor(a) for a in arrays])
+    if not isinstance(out, Tensor):
+        raise TypeError(f"gradgradcheck: fn must return a Tensor, got {type(out).__name__}")
+    rng = np.random.default_rng(seed + 1)
+    u = rng.standard_normal(out.shape)
+    vs = [rng.standard_normal(arrays[i].shape) for i in checked]
+
+    def contracted_vjp(*ts):
+        with GradientTape() as inner:
+            inner.watch([ts[i] for i in checked])
+            y = fn(*ts)
+        grads = inner.gradient(y, [ts[i] for i in checked], output_gradients=u)
+        total = Tensor(np.float64(0.0))
+        for g, v in zip(grads, vs):
+            if g is not None:
+                total = total + (g * v).sum()
+        return total
+
+    return gradcheck(contracted_vjp, *arrays, eps=eps, atol=atol, rtol=rtol, seed=seed,
+                     raise_exception=raise_exception)

@@ -1,27 +1,19 @@
 """All ops: each a forward beside its vjp, in one registry (:data:`REGISTRY`).
 
 The primitives are in ``elementwise``, ``reductions``, ``shape`` and
-``linalg``; fused kernels (batch norm, softmax cross-entropy) in ``fused``.
+``linalg``; batch norm and softmax cross-entropy (composite and fused) in
+``batchnorm`` and ``softmax_ce``; ``numpy_api`` routes NumPy's functions on
+Tensors to them.  The names exported here (and by ``tinygrad_bn``) are each
+module's ``__all__``.
 """
-from .._engine import set_operator
 from .registry import REGISTRY, op, unbroadcast
-from .elementwise import (abs, add, divide, exp, log, maximum, minimum, multiply, negative,
-                          power, relu, sigmoid, sqrt, square, stop_gradient, subtract, tanh, where)
-from .reductions import log_softmax, logsumexp, max_, mean, min_, softmax, sum, var
-from .shape import (broadcast_to, concatenate, expand_dims, getitem, reshape, squeeze, stack,
-                    transpose)
-from .linalg import matmul
-from . import fused  # noqa: E402,F401  fused batch norm / softmax cross-entropy kernels as ops
+from . import elementwise, linalg, reductions, shape
+from .elementwise import *  # noqa: F401,F403
+from .linalg import *  # noqa: F401,F403
+from .reductions import *  # noqa: F401,F403
+from .shape import *  # noqa: F401,F403
+from . import numpy_api  # noqa: F401  (fills the NumPy dispatch tables)
+from . import fused  # noqa: F401,E402  fused batch norm / softmax cross-entropy kernels as ops
 
-for _name, _op in (("sum", sum), ("mean", mean), ("var", var), ("max", max_), ("min", min_),
-                   ("reshape", reshape), ("transpose", transpose), ("exp", exp), ("log", log)):
-    set_operator(_name, _op)
-
-# NumPy's short names.
-sub = subtract
-mul = multiply
-div = true_divide = divide
-neg = negative
-pow = power  # noqa: A001
-max = max_  # noqa: A001
-min = min_  # noqa: A001
+__all__ = (["REGISTRY", "op", "unbroadcast"] + elementwise.__all__ + linalg.__all__ + reductions.__all__
+           + shape.__all__)

@@ -1,34 +1,40 @@
 """Elementwise primitives: each forward beside its vjp.
 
 Binary ops broadcast like NumPy; their backward sums the gradient back down
-to each input's shape with :func:`unbroadcast`.
+to each input's shape with :func:`unbroadcast`.  Every backward is written
+with operators and NumPy functions, so it also runs on Tensors (and is then
+recorded) for higher-order gradients.
 """
 import numpy as np
 
 from .registry import op, shape_of, unbroadcast
+
+__all__ = ["add", "subtract", "multiply", "divide", "negative", "power", "exp", "log", "sqrt", "abs",
+           "relu", "maximum", "minimum", "where", "sigmoid", "tanh", "sin", "cos", "log1p", "expm1",
+           "stop_gradient", "cast", "square", "sign", "clip",
+           "sub", "mul", "div", "true_divide", "neg", "pow", "absolute"]
 
 
 @op(operator="add")
 class add:
     """``a + b`` with broadcasting."""
     def forward(a, b):
-        return a + b, (a, b)
+        return a + b, (shape_of(a), shape_of(b))
 
-    def backward(ab, g, needs):
-        # only tensor inputs can need a gradient, and their arrays have .shape
-        return (unbroadcast(g, ab[0].shape) if needs[0] else None,
-                unbroadcast(g, ab[1].shape) if needs[1] else None)
+    def backward(shapes, g, needs):
+        return (unbroadcast(g, shapes[0]) if needs[0] else None,
+                unbroadcast(g, shapes[1]) if needs[1] else None)
 
 
 @op(operator="sub")
 class subtract:
     """``a - b`` with broadcasting."""
     def forward(a, b):
-        return a - b, (a, b)
+        return a - b, (shape_of(a), shape_of(b))
 
-    def backward(ab, g, needs):
-        return (unbroadcast(g, ab[0].shape) if needs[0] else None,
-                unbroadcast(-g, ab[1].shape) if needs[1] else None)
+    def backward(shapes, g, needs):
+        return (unbroadcast(g, shapes[0]) if needs[0] else None,
+                unbroadcast(-g, shapes[1]) if needs[1] else None)
 
 
 @op(operator="mul")
@@ -93,7 +99,7 @@ class power:
         return ga, gb
 
 
-@op
+@op(operator="exp")
 class exp:
     """Elementwise e**x."""
     def forward(x):
@@ -104,7 +110,7 @@ class exp:
         return (g * out,)
 
 
-@op
+@op(operator="log")
 class log:
     """Natural logarithm."""
     def forward(x):
@@ -112,6 +118,27 @@ class log:
 
     def backward(x, g, needs):
         return (g / x,)
+
+
+@op
+class log1p:
+    """log(1 + x), accurate for small x."""
+    def forward(x):
+        return np.log1p(x), x
+
+    def backward(x, g, needs):
+        return (g / (1 + x),)
+
+
+@op
+class expm1:
+    """e**x - 1, accurate for small x."""
+    def forward(x):
+        out = np.expm1(x)
+        return out, out
+
+    def backward(out, g, needs):
+        return (g * (out + 1),)
 
 
 @op
@@ -136,6 +163,26 @@ class abs:  # noqa: A001 - NumPy's name
 
 
 @op
+class sin:
+    """Elementwise sine."""
+    def forward(x):
+        return np.sin(x), x
+
+    def backward(x, g, needs):
+        return (g * np.cos(x),)
+
+
+@op
+class cos:
+    """Elementwise cosine."""
+    def forward(x):
+        return np.cos(x), x
+
+    def backward(x, g, needs):
+        return (-g * np.sin(x),)
+
+
+@op
 class relu:
     """max(x, 0) (gradient 0 at 0, as TF and PyTorch)."""
     def forward(x):
@@ -155,8 +202,8 @@ class maximum:
     def backward(ab, g, needs):
         a, b = ab
         mask = a >= b
-        return (unbroadcast(g * mask, shape_of(a)) if needs[0] else None,
-                unbroadcast(g * ~mask, shape_of(b)) if needs[1] else None)
+        return (unbroadcast(np.where(mask, g, 0), shape_of(a)) if needs[0] else None,
+                unbroadcast(np.where(mask, 0, g), shape_of(b)) if needs[1] else None)
 
 
 @op
@@ -168,31 +215,37 @@ class minimum:
     def backward(ab, g, needs):
         a, b = ab
         mask = a <= b
-        return (unbroadcast(g * mask, shape_of(a)) if needs[0] else None,
-                unbroadcast(g * ~mask, shape_of(b)) if needs[1] else None)
+        return (unbroadcast(np.where(mask, g, 0), shape_of(a)) if needs[0] else None,
+                unbroadcast(np.where(mask, 0, g), shape_of(b)) if needs[1] else None)
 
 
 @op
 class where:
     """``x`` where ``condition`` holds, else ``y`` (condition is not differentiable)."""
     def forward(condition, x, y):
-        cond = np.asarray(condition, dtype=bool)
+        cond = condition if getattr(condition, "dtype", None) == np.bool_ else np.asarray(condition, dtype=bool)
         return np.where(cond, x, y), (cond, shape_of(x), shape_of(y))
 
     def backward(res, g, needs):
         cond, sx, sy = res
-        zero = np.zeros((), dtype=g.dtype)
         return (None,
-                unbroadcast(np.where(cond, g, zero), sx) if needs[1] else None,
-                unbroadcast(np.where(cond, zero, g), sy) if needs[2] else None)
+                unbroadcast(np.where(cond, g, 0), sx) if needs[1] else None,
+                unbroadcast(np.where(cond, 0, g), sy) if needs[2] else None)
+
+
+def _float_dtype(x):
+    dt = getattr(x, "dtype", None)
+    return dt if dt is not None and dt.kind == "f" else np.dtype(np.float32)
 
 
 @op
 class sigmoid:
-    """Logistic function 1 / (1 + e**-x), computed without overflow."""
+    """Logistic function 1 / (1 + e**-x), computed without overflow; keeps x's float dtype."""
     def forward(x):
+        dt = _float_dtype(x)
+        x = np.asarray(x, dtype=dt) if not hasattr(x, "dtype") or x.dtype != dt else x
         e = np.exp(-np.abs(x))
-        out = np.where(x >= 0, 1 / (1 + e), e / (1 + e)).astype(np.result_type(x, np.float32), copy=False)
+        out = np.where(x >= 0, 1 / (1 + e), e / (1 + e)).astype(dt, copy=False)
         return out, out
 
     def backward(out, g, needs):
@@ -220,6 +273,44 @@ class stop_gradient:
         return (None,)
 
 
+@op(nin=1, operator="cast")
+class cast:
+    """``x`` in another dtype (``tf.cast``); differentiable between floating-point dtypes."""
+    def forward(x, dtype):
+        dtype = np.dtype(dtype)
+        if dtype.kind not in "biuf":
+            raise TypeError(f"unsupported dtype {dtype}; tensors hold bool, integer or floating-point numbers")
+        arr = x if hasattr(x, "astype") else np.asarray(x)
+        return arr.astype(dtype), arr.dtype
+
+    def backward(dtype, g, needs):
+        return (g.astype(dtype) if dtype.kind == "f" else None,)
+
+
 def square(x):
     """``x * x``."""
     return multiply(x, x)
+
+
+def sign(x):
+    """Elementwise sign (not differentiable: its gradient is zero almost everywhere)."""
+    from .._engine import Tensor
+    return Tensor(np.sign(x.data if isinstance(x, Tensor) else np.asarray(x)))
+
+
+def clip(x, a_min, a_max):
+    """Limit ``x`` to [a_min, a_max] (gradient 1 inside, 0 outside; ``None`` leaves a side open)."""
+    if a_min is not None:
+        x = maximum(x, a_min)
+    if a_max is not None:
+        x = minimum(x, a_max)
+    return x
+
+
+# NumPy's other names
+sub = subtract
+mul = multiply
+div = true_divide = divide
+neg = negative
+pow = power  # noqa: A001
+absolute = abs

@@ -1,11 +1,18 @@
 """Reductions (sum, mean, var, max, min) and the softmax family.
 
 Each reduction takes NumPy's ``axis`` and ``keepdims``; its backward puts the
-gradient back into the input's shape.
+gradient back into the input's shape (with NumPy functions, so it runs on
+Tensors too for higher-order gradients).
 """
+import builtins
+
 import numpy as np
 
+from .._engine import Tensor
 from .registry import op
+
+__all__ = ["sum", "mean", "var", "std", "max", "min", "amax", "amin", "prod", "softmax", "log_softmax",
+           "logsumexp"]
 
 
 def _axes(axis, ndim):
@@ -16,10 +23,14 @@ def _axes(axis, ndim):
         axis = (axis,)
     out = []
     for a in axis:
+        if isinstance(a, bool) or not isinstance(a, (int, np.integer)):
+            raise TypeError(f"axis must be an integer or a tuple of integers, got {a!r}")
         a = int(a)
-        if not -ndim <= a < max(ndim, 1):
+        if not -ndim <= a < builtins.max(ndim, 1):
             raise ValueError(f"axis {a} is out of bounds for an array of dimension {ndim}")
         out.append(a % ndim if ndim else 0)
+    if len(set(out)) != len(out):
+        raise ValueError(f"repeated axis in {axis!r}")
     return tuple(sorted(out))
 
 
@@ -30,66 +41,84 @@ def _expand(g, shape, axes, keepdims):
     return np.reshape(g, tuple(1 if i in axes else n for i, n in enumerate(shape)))
 
 
-_ndarray = np.ndarray
-_add_reduce = np.add.reduce
-
-
 def _fill(shape, dtype, g):
-    """A new contiguous array of ``shape`` holding ``g`` broadcast."""
+    """``g`` broadcast to ``shape``: a new contiguous array (or, on Tensors, a recorded broadcast)."""
+    if isinstance(g, Tensor):
+        return np.broadcast_to(g, shape)
     out = np.empty(shape, dtype)
     out[...] = g
     return out
 
 
-@op
+def _ndim(x):
+    return x.ndim if hasattr(x, "ndim") else np.ndim(x)
+
+
+_add_reduce = np.add.reduce
+
+
+@op(operator="sum")
 class sum:  # noqa: A001 - NumPy's name
     """Sum over ``axis`` (all axes by default)."""
     def forward(x, axis=None, keepdims=False):
-        if type(x) is not _ndarray:
-            x = np.asarray(x)
+        if axis is not None:
+            axis = _axes(axis, _ndim(x))
         return _add_reduce(x, axis, None, None, keepdims), (x, axis, keepdims)
 
     def backward(res, g, needs):
         x, axis, keepdims = res
         shape = x.shape
         if axis is not None and not keepdims:
-            g = _expand(g, shape, _axes(axis, len(shape)), False)
+            g = _expand(g, shape, axis, False)
         return (_fill(shape, x.dtype, g),)
 
 
-@op
+@op(operator="mean")
 class mean:
     """Mean over ``axis`` (all axes by default)."""
     def forward(x, axis=None, keepdims=False):
-        if type(x) is not np.ndarray:
+        if not hasattr(x, "mean"):
             x = np.asarray(x)
         axes = _axes(axis, x.ndim)
         count = 1
         for a in axes:
             count *= x.shape[a]
-        return x.mean(axis=axis, keepdims=keepdims), (x.shape, x.dtype, axes, keepdims, count)
+        return x.mean(axis=axes, keepdims=keepdims), (x.shape, x.dtype, axes, keepdims, count)
 
     def backward(res, g, needs):
         shape, dtype, axes, keepdims, count = res
         return (_fill(shape, dtype, _expand(g, shape, axes, keepdims) / count),)
 
 
-@op
+@op(operator="var")
 class var:
-    """Variance over ``axis`` with ``ddof`` (biased, ddof=0, by default, as NumPy)."""
+    """Variance over ``axis`` with ``ddof`` (biased, ddof=0, by default, as NumPy).
+
+    As NumPy, ``ddof >= count`` divides by zero: inf or NaN, not an exception."""
     def forward(x, axis=None, keepdims=False, ddof=0):
-        x = np.asarray(x)
+        if not hasattr(x, "mean"):
+            x = np.asarray(x)
         axes = _axes(axis, x.ndim)
         count = 1
         for a in axes:
             count *= x.shape[a]
+        denom = np.float64(builtins.max(count - ddof, 0))
         centered = x - x.mean(axis=axes, keepdims=True)
-        out = np.sum(centered * centered, axis=axes, keepdims=keepdims) / (count - ddof)
-        return out, (centered, axes, keepdims, count - ddof)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            out = np.sum(centered * centered, axis=axes, keepdims=keepdims) / denom
+        return out, (centered, axes, keepdims, denom)
 
     def backward(res, g, needs):
         centered, axes, keepdims, denom = res
-        return (_expand(g, centered.shape, axes, keepdims) * (2.0 / denom) * centered,)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            scale = np.float64(2.0) / denom
+        return (_expand(g, centered.shape, axes, keepdims) * centered.dtype.type(scale) * centered,)
+
+
+def std(x, axis=None, keepdims=False, ddof=0):
+    """Standard deviation: ``sqrt(var(x))``."""
+    from .elementwise import sqrt
+    return sqrt(var(x, axis=axis, keepdims=keepdims, ddof=ddof))
 
 
 class _extreme:
@@ -99,30 +128,65 @@ class _extreme:
         x, out, axes, keepdims = res
         out_k = _expand(out, x.shape, axes, keepdims)
         mask = (x == out_k)
-        ties = mask.sum(axis=axes, keepdims=True)
-        return ((_expand(g, x.shape, axes, keepdims) / ties) * mask,)
+        ties = np.sum(mask, axis=axes, keepdims=True)
+        return (np.where(mask, _expand(g, x.shape, axes, keepdims) / ties, 0),)
 
 
-@op(name="max")
+@op(name="max", operator="max")
 class max_:
     """Maximum over ``axis``; ties share the gradient equally."""
     def forward(x, axis=None, keepdims=False):
-        x = np.asarray(x)
-        out = x.max(axis=axis, keepdims=keepdims)
-        return out, (x, out, _axes(axis, x.ndim), keepdims)
+        if not hasattr(x, "max"):
+            x = np.asarray(x)
+        axes = _axes(axis, x.ndim)
+        if x.size == 0:
+            raise ValueError(f"zero-size array (shape {x.shape}) has no maximum")
+        out = x.max(axis=axes, keepdims=keepdims)
+        return out, (x, out, axes, keepdims)
 
     backward = _extreme.backward
 
 
-@op(name="min")
+@op(name="min", operator="min")
 class min_:
     """Minimum over ``axis``; ties share the gradient equally."""
     def forward(x, axis=None, keepdims=False):
-        x = np.asarray(x)
-        out = x.min(axis=axis, keepdims=keepdims)
-        return out, (x, out, _axes(axis, x.ndim), keepdims)
+        if not hasattr(x, "min"):
+            x = np.asarray(x)
+        axes = _axes(axis, x.ndim)
+        if x.size == 0:
+            raise ValueError(f"zero-size array (shape {x.shape}) has no minimum")
+        out = x.min(axis=axes, keepdims=keepdims)
+        return out, (x, out, axes, keepdims)
 
     backward = _extreme.backward
+
+
+@op(operator="prod")
+class prod:
+    """Product over ``axis`` (gradient exact also where elements are zero)."""
+    def forward(x, axis=None, keepdims=False):
+        if not hasattr(x, "prod"):
+            x = np.asarray(x)
+        axes = _axes(axis, x.ndim)
+        out = np.prod(x, axis=axes, keepdims=keepdims)
+        return out, (x, axes, keepdims)
+
+    def backward(res, g, needs):
+        x, axes, keepdims = res
+        # d prod / d x_i is the product of the other elements of its group; computed without
+        # dividing by zero: groups with one zero send everything to that zero, two or more zeros give 0
+        is_zero = x == 0
+        nonzero = np.where(is_zero, 1, x)
+        p = np.prod(nonzero, axis=axes, keepdims=True)
+        zeros = np.sum(is_zero, axis=axes, keepdims=True)
+        others = np.where(zeros == 0, p / nonzero, np.where(np.logical_and(zeros == 1, is_zero), p, 0))
+        return (_expand(g, x.shape, axes, keepdims) * others,)
+
+
+amax, amin = max_, min_
+max = max_  # noqa: A001 - NumPy's name
+min = min_  # noqa: A001 - NumPy's name
 
 
 @op
@@ -130,7 +194,7 @@ class softmax:
     """exp(x) / sum(exp(x)) along ``axis``, shifted by the max for stability."""
     def forward(x, axis=-1):
         z = np.exp(x - np.max(x, axis=axis, keepdims=True))
-        out = z / z.sum(axis=axis, keepdims=True)
+        out = z / np.sum(z, axis=axis, keepdims=True)
         return out, (out, axis)
 
     def backward(res, g, needs):
@@ -152,12 +216,18 @@ class log_softmax:
 
 
 def logsumexp(x, axis=None, keepdims=False):
-    """log(sum(exp(x))) composed from primitives (stable: shifted by a constant max)."""
-    from .elementwise import add, exp, log, stop_gradient, subtract
-    m = stop_gradient(max_(x, axis=axis, keepdims=True))
-    s = sum(exp(subtract(x, m)), axis=axis, keepdims=True)
-    out = add(log(s), m)
+    """log(sum(exp(x))) composed from primitives, shifted by a constant max for stability.
+
+    As IEEE arithmetic says: a row of all ``-inf`` gives ``-inf``, a row holding
+    ``+inf`` gives ``+inf``, NaN gives NaN."""
+    from .elementwise import add, exp, log, subtract
+    data = x.data if isinstance(x, Tensor) else np.asarray(x)
+    m = np.max(data, axis=axis, keepdims=True) if data.size else np.zeros((1,) * data.ndim, data.dtype)
+    m = np.where(np.isfinite(m), m, 0).astype(data.dtype if data.dtype.kind == "f" else np.float32)
+    with np.errstate(divide="ignore"):
+        out = add(log(sum(exp(subtract(x, m)), axis=axis, keepdims=True)), m)
     if not keepdims:
-        from .shape import squeeze
-        out = squeeze(out, axis=axis) if axis is not None else out.reshape(())
+        from .shape import reshape
+        shape = tuple(n for i, n in enumerate(out.shape) if i not in _axes(axis, data.ndim))
+        out = reshape(out, shape)
     return out

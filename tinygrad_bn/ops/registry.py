@@ -13,12 +13,20 @@ An op is one definition holding its forward and its vector-Jacobian product::
 records it.  The number of tensor inputs is read from ``forward``'s signature:
 the leading positional parameters without defaults (all of ``*args`` when it
 is variadic); later parameters are attributes passed through untouched.
+
+Higher-order gradients come for free when ``backward`` is written with
+operators and NumPy functions (``np.exp``, ``np.sum``, ``np.where`` ...):
+under an outer tape the engine calls it with Tensors, NumPy dispatches those
+calls to the ops, and the outer tape records them.  Residuals should be the
+inputs or the output themselves (anything else is recomputed by running
+``forward`` on Tensors).  An op whose backward is a raw kernel passes
+``composite=`` (the same function built from other ops) instead.
 """
 import inspect
 
 import numpy as np
 
-from .._engine import Op, set_operator
+from .._engine import Op, Tensor, set_operator
 
 #: name -> Op, for every op defined with :func:`op`.
 REGISTRY = {}
@@ -36,13 +44,16 @@ def _count_tensor_inputs(forward):
     return nin
 
 
-def op(cls=None, *, name=None, operator=None, nin=None):
+def op(cls=None, *, name=None, operator=None, nin=None, composite=None):
     """Turn a class holding ``forward`` and ``backward`` into a registered :class:`Op`.
 
-    ``name`` defaults to the class name; ``operator`` binds a Python operator
-    slot of Tensor (``"add"`` makes ``a + b`` call this op); ``nin`` overrides
-    the number of tensor inputs read from ``forward``'s signature (for ops whose
-    required arguments include non-tensors, e.g. ``reshape(x, newshape)``).
+    ``name`` defaults to the class name.  ``operator`` binds Tensor operators
+    and methods to the op (a name or a tuple of names: ``"add"`` makes
+    ``a + b`` call it, ``"sum"`` the method ``t.sum()``).  ``nin`` overrides the
+    number of tensor inputs read from ``forward``'s signature (for ops whose
+    required arguments include non-tensors, e.g. ``reshape(x, shape)``).
+    ``composite`` is an equivalent function made of other ops, differentiated
+    in place of ``backward`` for higher-order gradients.
     """
     def make(cls):
         forward = cls.__dict__["forward"]
@@ -56,10 +67,10 @@ def op(cls=None, *, name=None, operator=None, nin=None):
         if old is not None and getattr(old.forward, "__module__", "").startswith("tinygrad_bn."):
             raise ValueError(f"op {op_name!r} is a built-in op; choose another name")
         count = _count_tensor_inputs(forward) if nin is None else nin
-        the_op = Op(op_name, forward, backward, count, doc=cls.__doc__)
+        the_op = Op(op_name, forward, backward, count, doc=cls.__doc__, composite=composite)
         REGISTRY[op_name] = the_op
-        if operator is not None:
-            set_operator(operator, the_op)
+        for slot in (operator,) if isinstance(operator, str) else (operator or ()):
+            set_operator(slot, the_op)
         return the_op
 
     return make if cls is None else make(cls)
@@ -69,7 +80,8 @@ def unbroadcast(g, shape):
     """Sum ``g`` down to ``shape``: the vjp of NumPy broadcasting.
 
     Leading axes that broadcasting added are summed away, then axes where
-    ``shape`` has size 1 are summed with keepdims.
+    ``shape`` has size 1 are summed with keepdims.  Works on arrays and, for
+    higher-order gradients, on Tensors.
     """
     try:
         gshape = g.shape
@@ -84,7 +96,9 @@ def unbroadcast(g, shape):
     if axes:
         g = np.add.reduce(g, axis=axes, keepdims=True)
     if g.shape != shape:            # g smaller than shape: the input was broadcast up by the op itself
-        g = np.broadcast_to(g, shape).copy()
+        g = np.broadcast_to(g, shape)
+        if not isinstance(g, Tensor):
+            g = g.copy()
     return g
 
 

@@ -1,0 +1,264 @@
+"""TensorFlow's top-level functions, with TF's signatures where TF and NumPy differ.
+
+``import tinygrad_bn as tf`` then runs TF2 code that stays within what the
+engine implements: ``tf.one_hot(labels, depth)``, ``tf.reshape(x, shape)``,
+``tf.constant(1)`` (int32, as in TF), ``tf.cast``, ``tf.reduce_sum(x, axis=1)``,
+``tf.zeros((2, 3))`` (float32, TF's default), ``tf.range``, ``tf.math.*``,
+``tf.linalg.matmul``, ``@tf.function``.  The NumPy-named ops (``sum``,
+``mean``, ``concatenate`` ...) keep NumPy's signatures.
+"""
+import functools
+
+import numpy as np
+
+from ._engine import Tensor, as_array, wrap
+from .ops import elementwise as _E
+from .ops import linalg as _L
+from .ops import reductions as _R
+from .ops import shape as _S
+
+__all__ = ["constant", "convert_to_tensor", "cast", "one_hot", "reduce_sum", "reduce_mean", "reduce_max",
+           "reduce_min", "reduce_prod", "reduce_logsumexp", "reduce_variance", "reduce_std", "reduce_any",
+           "reduce_all", "zeros", "ones", "zeros_like", "ones_like", "fill", "range", "concat", "add_n",
+           "clip_by_value", "argmax", "argmin", "equal", "not_equal", "less", "less_equal", "greater",
+           "greater_equal", "shape", "size", "rank", "identity", "function", "newaxis", "bool",
+           "float16", "float32", "float64", "int8", "int16", "int32", "int64", "uint8", "is_tensor",
+           "linspace", "tensordot_not_supported"]
+__all__.remove("tensordot_not_supported")
+
+float16, float32, float64 = np.float16, np.float32, np.float64
+int8, int16, int32, int64, uint8 = np.int8, np.int16, np.int32, np.int64, np.uint8
+bool = np.bool_  # noqa: A001 - TF's name (tf.bool)
+newaxis = None
+
+
+def _data(x):
+    return x.data if isinstance(x, Tensor) else np.asarray(as_array(x))
+
+
+def constant(value, dtype=None, shape=None, name=None):
+    """``tf.constant``: a Tensor from any array-like (a Python int is int32, a float float32).
+    ``shape`` reshapes a value of the same size or fills it from a scalar."""
+    t = Tensor(value, dtype)
+    if shape is not None:
+        shape = tuple(int(s) for s in ((shape,) if isinstance(shape, (int, np.integer)) else shape))
+        arr = t.data
+        if np.size(arr) == 1:
+            t = wrap(np.full(shape, np.asarray(arr).reshape(()), dtype=arr.dtype))
+        elif np.size(arr) == int(np.prod(shape)):
+            t = wrap(np.asarray(arr).reshape(shape))
+        else:
+            raise TypeError(f"constant: cannot give a value of shape {np.shape(arr)} the shape {shape}")
+    return t
+
+
+def convert_to_tensor(value, dtype=None, dtype_hint=None, name=None):
+    """``tf.convert_to_tensor``: Tensors pass through (a Var gives a snapshot of its value)."""
+    if isinstance(value, Tensor) and type(value) is Tensor and (dtype is None or value.dtype == np.dtype(dtype)):
+        return value
+    if dtype is None and dtype_hint is not None and not isinstance(value, (Tensor, np.ndarray, np.generic)):
+        dtype = dtype_hint
+    return Tensor(value, dtype)
+
+
+def is_tensor(x):
+    """True for Tensors and Vars (``tf.is_tensor``)."""
+    return isinstance(x, Tensor)
+
+
+def cast(x, dtype, name=None):
+    """``tf.cast``: ``x`` in ``dtype`` (differentiable between float dtypes)."""
+    return _E.cast(x, dtype)
+
+
+def one_hot(indices, depth, on_value=None, off_value=None, axis=None, dtype=None, name=None):
+    """``tf.one_hot``: a new axis of size ``depth`` (last by default, or ``axis``) holding
+    ``on_value`` (1) at each index and ``off_value`` (0) elsewhere; indices outside
+    [0, depth) give an all-``off_value`` row, as in TF.  float32 unless ``dtype`` or the values say."""
+    idx = _data(indices)
+    if idx.dtype.kind not in "iu":
+        raise TypeError(f"one_hot: indices must be integers, got dtype {idx.dtype}")
+    depth = int(depth)
+    if depth < 0:
+        raise ValueError(f"one_hot: depth must be >= 0, got {depth}")
+    if dtype is None:
+        dtype = (np.asarray(_data(on_value)).dtype if on_value is not None else
+                 np.asarray(_data(off_value)).dtype if off_value is not None else np.float32)
+        if np.dtype(dtype).kind == "f" and on_value is not None and not isinstance(on_value, (Tensor, np.ndarray)):
+            dtype = np.float32
+    dtype = np.dtype(dtype)
+    on = np.asarray(1 if on_value is None else _data(on_value)).astype(dtype)
+    off = np.asarray(0 if off_value is None else _data(off_value)).astype(dtype)
+    out = np.where(idx[..., None] == np.arange(depth), on, off).astype(dtype)
+    if axis is not None and axis != -1:
+        nd = out.ndim
+        if not -nd <= axis < nd:
+            raise ValueError(f"one_hot: axis {axis} is out of range for indices of rank {idx.ndim}")
+        out = np.moveaxis(out, -1, axis % nd)
+    return wrap(np.ascontiguousarray(out))
+
+
+def _reduction(fn, name):
+    def reduce(input_tensor, axis=None, keepdims=False, name=None):
+        if isinstance(axis, list):
+            axis = tuple(axis)
+        return fn(input_tensor, axis=axis, keepdims=keepdims)
+    reduce.__name__ = reduce.__qualname__ = name
+    reduce.__doc__ = f"``tf.{name}(input_tensor, axis=None, keepdims=False)``."
+    return reduce
+
+
+reduce_sum = _reduction(_R.sum, "reduce_sum")
+reduce_mean = _reduction(_R.mean, "reduce_mean")
+reduce_max = _reduction(_R.max_, "reduce_max")
+reduce_min = _reduction(_R.min_, "reduce_min")
+reduce_prod = _reduction(_R.prod, "reduce_prod")
+reduce_logsumexp = _reduction(_R.logsumexp, "reduce_logsumexp")
+reduce_variance = _reduction(_R.var, "reduce_variance")
+reduce_std = _reduction(_R.std, "reduce_std")
+
+
+def reduce_any(input_tensor, axis=None, keepdims=False, name=None):
+    """``tf.reduce_any`` (not differentiable)."""
+    return wrap(np.any(_data(input_tensor), axis=tuple(axis) if isinstance(axis, list) else axis, keepdims=keepdims))
+
+
+def reduce_all(input_tensor, axis=None, keepdims=False, name=None):
+    """``tf.reduce_all`` (not differentiable)."""
+    return wrap(np.all(_data(input_tensor), axis=tuple(axis) if isinstance(axis, list) else axis, keepdims=keepdims))
+
+
+def _shape_arg(shape, fn):
+    if isinstance(shape, Tensor):
+        shape = shape.data
+    try:
+        return tuple(int(s) for s in ((shape,) if np.ndim(shape) == 0 else shape))
+    except (TypeError, ValueError):
+        raise TypeError(f"{fn}: shape must be a sequence of integers, got {shape!r}") from None
+
+
+def zeros(shape, dtype=np.float32, name=None):
+    """``tf.zeros``: float32 by default (NumPy's default is float64)."""
+    return wrap(np.zeros(_shape_arg(shape, "zeros"), dtype))
+
+
+def ones(shape, dtype=np.float32, name=None):
+    """``tf.ones``: float32 by default (NumPy's default is float64)."""
+    return wrap(np.ones(_shape_arg(shape, "ones"), dtype))
+
+
+def zeros_like(input, dtype=None, name=None):  # noqa: A002 - TF's name
+    """``tf.zeros_like`` (a constant)."""
+    return wrap(np.zeros_like(_data(input), dtype=dtype))
+
+
+def ones_like(input, dtype=None, name=None):  # noqa: A002 - TF's name
+    """``tf.ones_like`` (a constant)."""
+    return wrap(np.ones_like(_data(input), dtype=dtype))
+
+
+def fill(dims, value, name=None):
+    """``tf.fill``: ``dims`` filled with ``value`` (its dtype by TF's rules)."""
+    v = as_array(value)
+    return wrap(np.full(_shape_arg(dims, "fill"), v, dtype=np.asarray(v).dtype))
+
+
+def range(start, limit=None, delta=1, dtype=None, name=None):  # noqa: A001 - TF's name
+    """``tf.range``: int32 for int arguments, float32 for floats (or ``dtype``)."""
+    if limit is None:
+        start, limit = 0, start
+    vals = [_data(v) if isinstance(v, Tensor) else v for v in (start, limit, delta)]
+    if dtype is None:
+        kinds = [np.asarray(v).dtype.kind for v in vals]
+        dtype = np.float32 if "f" in kinds else np.int32
+    if delta == 0:
+        raise ValueError("range: delta must not be 0")
+    return wrap(np.arange(*vals, dtype=dtype))
+
+
+def linspace(start, stop, num, name=None, axis=0):
+    """``tf.linspace`` (float32 for Python numbers)."""
+    dt = np.float32 if isinstance(start, (int, float)) and isinstance(stop, (int, float)) else None
+    return wrap(np.linspace(_data(start), _data(stop), int(num), axis=axis, dtype=dt))
+
+
+def concat(values, axis, name=None):
+    """``tf.concat(values, axis)``."""
+    return _S.concatenate(values, axis=axis)
+
+
+def add_n(inputs, name=None):
+    """``tf.add_n``: the sum of a list of tensors of the same shape."""
+    inputs = list(inputs)
+    if not inputs:
+        raise ValueError("add_n: needs at least one input")
+    total = inputs[0]
+    for x in inputs[1:]:
+        total = _E.add(total, x)
+    return total if isinstance(total, Tensor) else Tensor(total)
+
+
+def clip_by_value(t, clip_value_min, clip_value_max, name=None):
+    """``tf.clip_by_value`` (gradient 1 inside the range, 0 outside)."""
+    return _E.clip(t, clip_value_min, clip_value_max)
+
+
+def identity(input, name=None):  # noqa: A002
+    """``tf.identity``: the same value, differentiable (a Var gives a snapshot)."""
+    return _E.multiply(input, 1) if not isinstance(input, Tensor) or type(input) is not Tensor else input
+
+
+def argmax(input, axis=None, output_type=np.int64, name=None):  # noqa: A002
+    """Index of the maximum along ``axis`` (NumPy's axis=None flattens; not differentiable)."""
+    return wrap(np.argmax(_data(input), axis=axis).astype(output_type))
+
+
+def argmin(input, axis=None, output_type=np.int64, name=None):  # noqa: A002
+    """Index of the minimum along ``axis`` (not differentiable)."""
+    return wrap(np.argmin(_data(input), axis=axis).astype(output_type))
+
+
+def _comparison(ufunc, name):
+    def compare(x, y, name=None):
+        return wrap(ufunc(_data(x), _data(y)))
+    compare.__name__ = compare.__qualname__ = name
+    compare.__doc__ = f"Elementwise ``{name}`` as a bool tensor (not differentiable)."
+    return compare
+
+
+equal = _comparison(np.equal, "equal")
+not_equal = _comparison(np.not_equal, "not_equal")
+less = _comparison(np.less, "less")
+less_equal = _comparison(np.less_equal, "less_equal")
+greater = _comparison(np.greater, "greater")
+greater_equal = _comparison(np.greater_equal, "greater_equal")
+
+
+def shape(input, out_type=np.int32, name=None):  # noqa: A002
+    """``tf.shape``: the shape as an int32 tensor."""
+    return wrap(np.asarray(np.shape(_data(input)), dtype=out_type))
+
+
+def size(input, out_type=np.int32, name=None):  # noqa: A002
+    """``tf.size``: the number of elements."""
+    return wrap(np.asarray(np.size(_data(input)), dtype=out_type))
+
+
+def rank(input, name=None):  # noqa: A002
+    """``tf.rank``: the number of dimensions."""
+    return wrap(np.int32(np.ndim(_data(input))))
+
+
+def function(func=None, input_signature=None, autograph=True, jit_compile=None, reduce_retracing=False,
+             experimental_implements=None, experimental_autograph_options=None, experimental_attributes=None,
+             experimental_relax_shapes=None, experimental_compile=None, experimental_follow_type_hints=None):
+    """``tf.function`` with TF's signature, so decorated code runs.  It runs the
+    function eagerly (no graph is traced, nothing is compiled): the same results,
+    the speed of eager code."""
+    def decorate(fn):
+        @functools.wraps(fn)
+        def run(*args, **kwargs):
+            return fn(*args, **kwargs)
+        run.python_function = fn
+        return run
+    return decorate if func is None else decorate(func)
