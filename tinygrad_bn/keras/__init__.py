@@ -1,25 +1,84 @@
 """``tinygrad_bn.keras``: Keras-style neural networks on the tinygrad_bn tape (as ``tf.keras``).
 
-    from tinygrad_bn.keras import Sequential, Dense, BatchNormalization, ReLU
-    from tinygrad_bn.losses import SparseCategoricalCrossentropy
+    from tinygrad_bn.keras import Sequential, Model, Input
+    from tinygrad_bn.keras.layers import Dense, BatchNormalization, ReLU
+    from tinygrad_bn.keras.losses import SparseCategoricalCrossentropy
 
-    model = Sequential([Dense(25, use_bias=False), BatchNormalization(), ReLU(),
-                        Dense(10)])
+    model = Sequential([Dense(25, use_bias=False), BatchNormalization(), ReLU(), Dense(10)])
     model.compile(optimizer="adam", loss=SparseCategoricalCrossentropy(from_logits=True),
                   metrics=["accuracy"])
     history = model.fit(x, y, epochs=10, validation_split=0.1)
 
-Submodules: ``layers``, ``model``, ``losses``, ``metrics``, ``initializers``,
-``callbacks``, ``saving``, ``functional`` (batch norm and softmax
-cross-entropy as functions).
+Models: ``Sequential``, the functional ``Model(inputs, outputs)`` with ``Input(shape=...)``,
+and subclasses of ``Model`` defining ``call`` (see :mod:`tinygrad_bn.keras.model`).
+
+Submodules as in ``tf.keras``: ``layers``, ``losses``, ``metrics``, ``optimizers`` (with
+``schedules``; the same objects as ``tinygrad_bn.optimizers``), ``initializers``,
+``regularizers``, ``activations``, ``callbacks``, ``utils`` (``to_categorical``,
+``set_random_seed``), ``backend``; plus ``model``, ``base_layer``, ``saving`` and
+``functional`` (batch norm and softmax cross-entropy as functions).
 """
-from . import callbacks, initializers, layers, losses, metrics
+import importlib as _importlib
+
+from . import base_layer, callbacks, initializers, layers, losses, metrics
 from .. import optimizers  # noqa: E402  one implementation: tf.keras.optimizers is tinygrad_bn.optimizers
-from .layers import (Activation, BatchNormalization, Dense, Dropout, Flatten, Input, InputLayer, Layer, ReLU,
-                     Softmax)
-from .model import History, Sequential
+from .base_layer import Input, InputLayer, KerasTensor, Layer
+from .layers import Activation, BatchNormalization, Dense, Dropout, Flatten, ReLU, Softmax
+from .model import History, Model, Sequential
 from .saving import load_model
 
-__all__ = ["Sequential", "History", "load_model", "Layer", "Input", "InputLayer", "Dense",
-           "BatchNormalization", "Activation", "ReLU", "Softmax", "Dropout", "Flatten",
-           "callbacks", "initializers", "layers", "losses", "metrics", "optimizers"]
+
+def _optional(name):
+    # activations / regularizers are written by other helpers today; once they exist this is a plain import.
+    try:
+        return _importlib.import_module(f".{name}", __name__)
+    except ModuleNotFoundError as e:
+        if e.name != f"{__name__}.{name}":
+            raise
+        return None
+
+
+activations = _optional("activations")
+regularizers = _optional("regularizers")
+
+
+class _Utils:
+    """``tf.keras.utils``: ``to_categorical`` and ``set_random_seed`` (from :mod:`tinygrad_bn.utils`)."""
+
+    def __getattr__(self, name):
+        from .. import utils as _u
+        if name == "to_categorical" and not hasattr(_u, "to_categorical"):
+            def to_categorical(y, num_classes=None, dtype="float32"):
+                return _u.one_hot(y, num_classes, dtype=dtype)
+            return to_categorical
+        if name == "set_random_seed" and not hasattr(_u, "set_random_seed"):
+            return _u.set_seed
+        return getattr(_u, name)
+
+
+utils = _Utils()
+
+
+class _Backend:
+    """``tf.keras.backend``: ``floatx()``, ``epsilon()``, ``clear_session()``."""
+
+    @staticmethod
+    def floatx():
+        return "float32"
+
+    @staticmethod
+    def epsilon():
+        return 1e-7
+
+    @staticmethod
+    def clear_session():
+        """Reset the automatic layer names (as Keras)."""
+        base_layer._NAME_COUNTS.clear()
+
+
+backend = _Backend()
+
+__all__ = ["Sequential", "Model", "Input", "InputLayer", "KerasTensor", "History", "load_model", "Layer",
+           "Dense", "BatchNormalization", "Activation", "ReLU", "Softmax", "Dropout", "Flatten",
+           "activations", "backend", "callbacks", "initializers", "layers", "losses", "metrics", "optimizers",
+           "regularizers", "utils"]

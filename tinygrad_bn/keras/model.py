@@ -1,14 +1,47 @@
-"""``Sequential``: a stack of layers with Keras' ``compile`` / ``fit`` / ``evaluate`` / ``predict``.
+"""``Model`` (subclassed or functional) and ``Sequential``, with Keras' ``compile`` / ``fit`` /
+``evaluate`` / ``predict``.
 
-The training step is lean on purpose: per batch, one ``GradientTape``, one
-forward pass through the layers' ``call`` methods, one loss, one
-``tape.gradient`` and one ``apply_gradients``; shuffling is one permutation
-of the whole data set per epoch (batches are contiguous slices after it);
-metrics are computed on NumPy arrays outside the tape; inference
-(``evaluate``, ``predict``, validation) runs with no tape at all.  All input
-validation happens once, before the first step.
+Three ways to make a model, as in Keras::
+
+    class MLP(Model):                                   # subclassing
+        def __init__(self):
+            super().__init__()
+            self.hidden = Dense(16, activation="relu")
+            self.out = Dense(3)
+        def call(self, inputs, training=None):
+            return self.out(self.hidden(inputs))
+
+    x = Input(shape=(8,))                               # the functional API
+    model = Model(inputs=x, outputs=Dense(3)(Dense(16, activation="relu")(x)))
+
+    model = Sequential([Input(shape=(8,)), Dense(16, activation="relu"), Dense(3)])
+
+One training step serves ``fit``, ``train_on_batch`` and ``train_step`` (which a
+subclass may override, as in Keras: it receives ``data`` -- ``(x, y)`` or
+``(x, y, sample_weight)`` -- and returns a dict of metric values).  The
+default step is one ``GradientTape``, one forward pass, ``compute_loss`` (the
+compiled loss with ``sample_weight``, plus ``model.losses``), one
+``tape.gradient`` and one ``apply_gradients``.  A step is atomic: layer state
+updates (batch norm's moving statistics) recorded during it are applied only
+after ``apply_gradients`` has succeeded, so a step that raises leaves
+variables, optimizer slots, ``iterations`` and moving statistics as they were.
+
+Data: NumPy arrays (validated once, shuffled by one permutation per epoch), a
+``tinygrad_bn.data.Dataset`` (re-iterated every epoch) or a Python generator /
+iterator (``steps_per_epoch`` batches per epoch) yielding ``(x, y)`` or
+``(x, y, sample_weight)`` batches, each validated before its step.  With
+``steps_per_epoch``, one iterator continues across epochs; when it runs out,
+training stops with a warning, as in Keras.
+
+Saving: ``save_weights``/``load_weights`` work for every model; ``save`` of the
+whole model (architecture included) is for ``Sequential`` only -- for subclassed
+and functional models save the weights and rebuild the model in code (Keras
+needs ``get_config``/registration for subclassed models too).
 """
+import copy
+import inspect
 import time
+import warnings
 
 import numpy as np
 
@@ -16,34 +49,79 @@ from .._engine import GradientTape, stop_recording_all
 from ..tensor import Tensor, wrap
 from ..utils import derive_rng
 from . import callbacks as _callbacks
-from . import layers as _layers
 from . import losses as _losses
 from . import metrics as _metrics
+from .base_layer import (InputLayer, KerasTensor, Layer, _as_input, _call_scope, _fmt_shape, _is_structure,
+                         _probe_output_shape, _unique_name, deferred_state_updates, flatten, map_structure)
 from .progress import EpochProgress, format_logs
 
-__all__ = ["Sequential", "History"]
+__all__ = ["Model", "Sequential", "History", "unpack_x_y_sample_weight", "pack_x_y_sample_weight"]
 
 History = _callbacks.History
 
-
-def _shape_str(shape):
-    return "(" + ", ".join("None" if s is None else str(s) for s in shape) + ("," if len(shape) == 1 else "") + ")"
+_shape_str = _fmt_shape
 
 
-def _prepare_x(x, fn, where="x"):
-    """Inputs as a C-contiguous float32 array with a batch axis, checked finite."""
+# ---------------------------------------------------------------------------
+# Argument checks
+# ---------------------------------------------------------------------------
+
+def _is_int(v):
+    return isinstance(v, (int, np.integer)) and not isinstance(v, (bool, np.bool_))
+
+
+def _check_int(value, fn, name, minimum, allow_none=False):
+    if value is None and allow_none:
+        return None
+    if not _is_int(value):
+        raise TypeError(f"{fn}: {name} must be an integer >= {minimum}"
+                        + (" or None" if allow_none else "") + f", got {value!r} ({type(value).__name__})")
+    if value < minimum:
+        raise ValueError(f"{fn}: {name} must be >= {minimum}, got {value}")
+    return int(value)
+
+
+def _check_verbose(verbose, fn):
+    if verbose == "auto":
+        return 1
+    if not _is_int(verbose) or verbose not in (0, 1, 2):
+        raise ValueError(f"{fn}: verbose must be 'auto', 0, 1 or 2, got {verbose!r}")
+    return int(verbose)
+
+
+def _check_callbacks(callbacks, fn):
+    if callbacks is None:
+        return []
+    if isinstance(callbacks, _callbacks.Callback):
+        callbacks = [callbacks]
+    if not isinstance(callbacks, (list, tuple)):
+        raise TypeError(f"{fn}: callbacks must be a list of Callback instances, got {type(callbacks).__name__}")
+    for cb in callbacks:
+        if not isinstance(cb, _callbacks.Callback):
+            raise TypeError(f"{fn}: every callback must be a Callback instance, got {cb!r}"
+                            + (" (a class: did you forget the parentheses?)" if isinstance(cb, type) else ""))
+    return list(callbacks)
+
+
+def _prepare_x(x, fn, where="x", dtype=np.float32):
+    """Inputs as a C-contiguous float array with a batch axis, checked finite."""
     if x is None:
         raise ValueError(f"{fn}: {where} is required")
+    if isinstance(x, KerasTensor):
+        raise TypeError(f"{fn}: {where} is a symbolic KerasTensor (from Input()); pass data (arrays)")
     if isinstance(x, Tensor):
         x = x.data
-    arr = np.asarray(x)
+    try:
+        arr = np.asarray(x)
+    except ValueError as e:
+        raise ValueError(f"{fn}: {where} cannot be converted to an array ({e})") from None
     if arr.dtype.kind not in "biuf":
         raise TypeError(f"{fn}: {where} must be numeric, got dtype {arr.dtype}")
     if arr.ndim == 0:
         raise ValueError(f"{fn}: {where} must have a batch axis, got a scalar")
     if arr.ndim == 1:
         arr = arr[:, None]
-    arr = np.ascontiguousarray(arr, dtype=np.float32)
+    arr = np.ascontiguousarray(arr, dtype=dtype)
     if len(arr) == 0:
         raise ValueError(f"{fn}: {where} is empty (0 samples)")
     finite = np.isfinite(arr)
@@ -56,93 +134,442 @@ def _prepare_x(x, fn, where="x"):
 
 
 def _length(y):
-    return len(y.data if isinstance(y, Tensor) else y)
+    y = y.data if isinstance(y, Tensor) else y
+    try:
+        return len(y)
+    except TypeError:
+        raise TypeError(f"expected an array with a batch axis, got {type(y).__name__}") from None
 
 
-class Sequential:
-    """A linear stack of layers, like ``keras.Sequential``.
+def _prepare_sample_weight(sw, n, fn, where="sample_weight"):
+    if sw is None:
+        return None
+    arr = np.asarray(sw.data if isinstance(sw, Tensor) else sw)
+    if arr.dtype.kind not in "biuf":
+        raise TypeError(f"{fn}: {where} must be numeric, got dtype {arr.dtype}")
+    if arr.ndim == 2 and arr.shape[1] == 1:
+        arr = arr[:, 0]
+    if arr.ndim != 1 or len(arr) != n:
+        raise ValueError(f"{fn}: {where} must have shape ({n},) (one weight per sample), got shape {arr.shape}")
+    arr = np.ascontiguousarray(arr, dtype=np.float32)
+    if not np.isfinite(arr).all():
+        raise ValueError(f"{fn}: {where} contains NaN or inf (first at {where}[{int(np.argmin(np.isfinite(arr)))}])")
+    return arr
 
-    ``Sequential([Dense(25, activation='relu'), Dense(10)])`` is built on its
-    first input (or by ``Input(shape=...)`` as first element, ``build``, or a
-    layer's ``input_shape=``).  ``model(x, training=False)`` is differentiable
-    and can be used in your own ``GradientTape`` loop.
 
-    Reproducibility: ``tinygrad_bn.utils.set_seed(s)`` before creating the
-    model makes initial weights, dropout masks and shuffling identical run to
-    run; ``fit(..., seed=s)`` reseeds only the shuffling.
+def _check_class_weight(class_weight, fn):
+    if class_weight is None:
+        return None
+    if not isinstance(class_weight, dict):
+        raise TypeError(f"{fn}: class_weight must be a dict {{class index: weight}}, got "
+                        f"{type(class_weight).__name__}")
+    if not class_weight:
+        raise ValueError(f"{fn}: class_weight is empty")
+    for k, v in class_weight.items():
+        if not _is_int(k):
+            raise TypeError(f"{fn}: class_weight keys must be integer class indices, got {k!r}")
+        if isinstance(v, (bool, np.bool_)) or not isinstance(v, (int, float, np.integer, np.floating)) \
+                or not np.isfinite(v):
+            raise ValueError(f"{fn}: class_weight[{k}] must be a finite number, got {v!r}")
+    keys = sorted(int(k) for k in class_weight)
+    if keys != list(range(len(keys))):
+        raise ValueError(f"{fn}: expected class_weight to be a dict with keys from 0 to one less than the "
+                         f"number of classes, found {class_weight}")
+    table = np.array([float(class_weight[k]) for k in keys], dtype=np.float32)
+    return table
+
+
+def _class_weights_for(table, y, fn):
+    """The per-sample weights class_weight gives targets ``y`` (labels, one-hot rows or binary)."""
+    y = np.asarray(y.data if isinstance(y, Tensor) else y)
+    if y.ndim == 2 and y.shape[1] > 1:
+        cls = y.argmax(axis=1)
+    else:
+        cls = np.rint(y.reshape(len(y), -1)[:, 0]).astype(np.int64)
+    if len(cls) and (cls.min() < 0 or cls.max() >= len(table)):
+        bad = int(cls.max()) if cls.max() >= len(table) else int(cls.min())
+        raise ValueError(f"{fn}: class_weight has weights for classes 0..{len(table) - 1} but the targets "
+                         f"contain class {bad}")
+    return table[cls]
+
+
+def unpack_x_y_sample_weight(data):
+    """``(x,)``, ``(x, y)`` or ``(x, y, sample_weight)`` -> ``(x, y, sample_weight)`` (as Keras)."""
+    if isinstance(data, list):
+        data = tuple(data)
+    if not isinstance(data, tuple):
+        return data, None, None
+    if len(data) == 1:
+        return data[0], None, None
+    if len(data) == 2:
+        return data[0], data[1], None
+    if len(data) == 3:
+        return data
+    raise ValueError(f"data must be x, (x,), (x, y) or (x, y, sample_weight); got a tuple of {len(data)}")
+
+
+def pack_x_y_sample_weight(x, y=None, sample_weight=None):
+    if y is None:
+        return (x,)
+    if sample_weight is None:
+        return (x, y)
+    return (x, y, sample_weight)
+
+
+def _dataset_class():
+    try:
+        from ..data import Dataset
+    except ImportError:
+        return None
+    return Dataset
+
+
+def _kind(x):
+    """'arrays', 'dataset' (re-iterable) or 'iterator' (a generator: consumed once)."""
+    if x is None or isinstance(x, (np.ndarray, Tensor, KerasTensor, np.generic, int, float)):
+        return "arrays"
+    ds = _dataset_class()
+    if ds is not None and isinstance(x, ds):
+        return "dataset"
+    if isinstance(x, (list, tuple, dict)):
+        return "arrays"
+    if hasattr(x, "__next__"):
+        return "iterator"
+    if hasattr(x, "__iter__") and not hasattr(x, "__array__") and not hasattr(x, "__len__"):
+        return "dataset"
+    if hasattr(x, "__iter__") and (hasattr(x, "cardinality") or hasattr(x, "element_spec")):
+        return "dataset"
+    return "arrays"
+
+
+# ---------------------------------------------------------------------------
+# Compiled loss and metrics (the Keras 2 names, for train_step overrides)
+# ---------------------------------------------------------------------------
+
+def _takes_sample_weight(loss):
+    try:
+        return "sample_weight" in inspect.signature(loss.__call__).parameters
+    except (TypeError, ValueError):
+        return False
+
+
+def _weighted_loss(loss, supports_sw, y_true, y_pred, sw):
+    """``loss(y_true, y_pred, sample_weight)`` with Keras's 'sum_over_batch_size': sum(w * l) / N."""
+    if sw is None:
+        return loss(y_true, y_pred)
+    if supports_sw:
+        return loss(y_true, y_pred, sample_weight=sw)
+    # Fallback while a loss does not take sample_weight: its per-sample values, weighted here.
+    from .. import ops as _ops
+    per = copy.copy(loss)
+    per.reduction = "none"
+    values = per(y_true, y_pred)
+    w = np.asarray(sw, dtype=values.data.dtype).reshape((-1,) + (1,) * (values.ndim - 1))
+    total = _ops.sum(_ops.multiply(values, w))
+    red = getattr(loss, "reduction", "sum_over_batch_size")
+    if red == "sum":
+        return total
+    if red == "none":
+        return _ops.multiply(values, w)
+    return _ops.multiply(total, 1.0 / max(values.data.size, 1))
+
+
+class CompiledLoss:
+    """``model.compiled_loss(y, y_pred, sample_weight=None, regularization_losses=None)`` (Keras 2 style)."""
+
+    def __init__(self, model):
+        self.model = model
+
+    def __call__(self, y_true, y_pred, sample_weight=None, regularization_losses=None):
+        total = self.model._compiled_loss_value(y_true, y_pred, sample_weight)
+        for extra in regularization_losses or ():
+            total = total + extra
+        return total
+
+
+class CompiledMetrics:
+    """``model.compiled_metrics.update_state(y, y_pred, sample_weight=None)`` (Keras 2 style)."""
+
+    def __init__(self, model):
+        self.model = model
+
+    @property
+    def metrics(self):
+        return list(self.model._metrics)
+
+    def update_state(self, y_true, y_pred, sample_weight=None):
+        self.model._update_compiled_metrics(y_true, y_pred, sample_weight)
+
+    def reset_state(self):
+        for m in self.model._metrics:
+            m.reset_state()
+
+
+def _metric_takes_sample_weight(metric):
+    try:
+        return "sample_weight" in inspect.signature(metric.update_state).parameters
+    except (TypeError, ValueError):
+        return False
+
+
+# ---------------------------------------------------------------------------
+# Model
+# ---------------------------------------------------------------------------
+
+class Model(Layer):
+    """A model: ``Model(inputs, outputs)`` (functional) or a subclass with ``call`` (subclassing).
+
+    A model is a layer: it can be called on data (``model(x, training=False)``,
+    differentiable, for your own ``GradientTape`` loops), on symbolic inputs
+    (nesting a model in a functional graph) and used inside other models.
     """
 
-    def __init__(self, layers=None, name=None):
-        self.name = name if name is not None else _layers._unique_name("sequential")
-        self.layers = []
-        self.built = False
-        self._build_input_shape = None
-        self.output_shape = None
+    def __init__(self, *args, **kwargs):
+        inputs = kwargs.pop("inputs", None)
+        outputs = kwargs.pop("outputs", None)
+        if args:
+            if len(args) > 2 or inputs is not None or (len(args) == 2 and outputs is not None):
+                raise TypeError("Model: give the graph as Model(inputs, outputs) or Model(inputs=..., outputs=...)")
+            inputs = args[0]
+            if len(args) == 2:
+                outputs = args[1]
+        name = kwargs.pop("name", None)
+        trainable = kwargs.pop("trainable", True)
+        dtype = kwargs.pop("dtype", None)
+        if kwargs:
+            raise TypeError(f"Model: unexpected keyword argument(s) {sorted(kwargs)}")
+        graph = inputs is not None or outputs is not None
+        if name is None and graph and type(self) is Model:
+            name = _unique_name("functional")
+        super().__init__(name=name, trainable=trainable, dtype=dtype)
+        self._init_training_state()
+        self._graph = None
+        if graph:
+            self._init_graph(inputs, outputs)
+
+    def _init_training_state(self):
         self.optimizer = None
         self.loss = None
+        self._loss_list = None        # one Loss per output (resolved at the first step)
+        self._loss_weights = None
         self._metrics = []
         self._metric_specs = []
+        self._loss_tracker = _metrics.Mean(name="loss")
+        self.compiled = False
         self.stop_training = False
         self.history = None
         self._rng = None
-        self._declared_input = None
-        for layer in layers or []:
-            self.add(layer)
+        self._build_input_shape = None
+        self._step_forward = None     # set by fit while arrays are validated: the fast forward
+        self._step_tvars = None
+        self._step_layers = None
+        self._out_cache = {}
+        self._metric_weighted = []
+        self._metric_sw = []
 
-    # -- structure ------------------------------------------------------------
-    def add(self, layer):
-        """Append a layer (an ``Input``/``InputLayer`` first fixes the input shape)."""
-        if isinstance(layer, _layers.InputLayer):
-            if self.layers or self._declared_input is not None:
-                raise ValueError("Sequential.add: an Input layer can only be the first layer")
-            self._declared_input = layer._input_shape_arg
-            return
-        if not isinstance(layer, _layers.Layer):
-            raise TypeError(f"Sequential.add: expected a Layer instance, got {type(layer).__name__}"
-                            + (" (a class: did you forget the parentheses?)" if isinstance(layer, type) else ""))
-        if any(l.name == layer.name for l in self.layers):
-            raise ValueError(f"Sequential.add: a layer named {layer.name!r} is already in the model; "
-                             "layer names must be unique")
-        self.layers.append(layer)
-        if self.built or self._declared_input is not None:
-            self.build(self._build_input_shape or self._declared_input)
-        elif len(self.layers) == 1 and layer._input_shape_arg is not None:
-            self.build(layer._input_shape_arg)
-        return None
+    # -- the functional graph ------------------------------------------------
+    def _init_graph(self, inputs, outputs):
+        if inputs is None or outputs is None:
+            raise ValueError("Model: a functional model needs both inputs and outputs, "
+                             "e.g. Model(inputs=x, outputs=y) with x = Input(shape=(4,))")
+        in_list = flatten(inputs)
+        out_list = flatten(outputs)
+        for where, lst in (("inputs", in_list), ("outputs", out_list)):
+            for t in lst:
+                if not isinstance(t, KerasTensor):
+                    raise TypeError(f"Model: {where} must be symbolic tensors from Input() and layer calls "
+                                    f"(or lists/dicts of them), got {type(t).__name__}")
+        if len({id(t) for t in in_list}) != len(in_list):
+            raise ValueError("Model: the same input tensor is listed twice in inputs")
+        in_ids = {id(t) for t in in_list}
+        order, visited = [], set()
 
-    def pop(self):
-        """Remove the last layer."""
-        if not self.layers:
-            raise TypeError("Sequential.pop: there are no layers in the model")
-        layer = self.layers.pop()
-        if self.built and self.layers:
-            self.build(self._build_input_shape)
-        return layer
+        def visit(node, depth=0):
+            if id(node) in visited:
+                return
+            if depth > 10000:
+                raise ValueError("Model: the layer graph is too deep")
+            visited.add(id(node))
+            if isinstance(node.layer, InputLayer) and not node.parents:
+                raise ValueError(f"Model: graph disconnected: the outputs depend on the input "
+                                 f"{node.layer.name!r}, which is not in inputs (inputs: "
+                                 f"{[t.name for t in in_list]})")
+            for t in flatten(node.args):
+                if id(t) in in_ids:
+                    continue
+                visit(t._node, depth + 1)
+            order.append(node)
+
+        for t in out_list:
+            if id(t) not in in_ids:
+                visit(t._node)
+        layers = []
+        seen = set()
+        for t in in_list:
+            layer = t._node.layer if t._node is not None else None
+            if isinstance(layer, InputLayer) and id(layer) not in seen:
+                seen.add(id(layer))
+                layers.append(layer)
+        for node in order:
+            if id(node.layer) not in seen:
+                seen.add(id(node.layer))
+                layers.append(node.layer)
+        self._graph = {"inputs": inputs, "outputs": outputs, "in_list": in_list, "out_list": out_list,
+                       "nodes": order}
+        self._graph_layers = layers           # tracked: the weights of every layer in the graph
+        self.inputs = in_list
+        self.outputs = out_list
+        shapes = [t.shape for t in in_list]
+        self._build_input_shape = shapes[0] if len(shapes) == 1 else shapes
+        self.input_shape = self._build_input_shape
+        self.output_shape = out_list[0].shape if len(out_list) == 1 else [t.shape for t in out_list]
+        self._dtype = np.dtype(in_list[0].dtype).type if in_list else self._dtype
+        self.built = True
+
+    def _run_graph(self, x, training):
+        g = self._graph
+        in_list = g["in_list"]
+        if isinstance(x, dict):
+            if isinstance(g["inputs"], dict):
+                missing = [k for k in g["inputs"] if k not in x]
+                if missing:
+                    raise ValueError(f"model {self.name!r}: missing inputs {missing}")
+                flat = flatten({k: x[k] for k in g["inputs"]})
+            else:
+                names = [t.name for t in in_list]
+                missing = [n for n in names if n not in x]
+                if missing:
+                    raise ValueError(f"model {self.name!r}: missing inputs {missing} (the inputs are {names})")
+                flat = [x[n] for n in names]
+        else:
+            flat = flatten(x) if _is_structure(x) else [x]
+        if len(flat) != len(in_list):
+            raise ValueError(f"model {self.name!r} expects {len(in_list)} input(s) "
+                             f"{[_fmt_shape(t.shape) for t in in_list]}, got {len(flat)}")
+        vals = {}
+        for t, v in zip(in_list, flat):
+            v = v if isinstance(v, Tensor) else _as_input(v, np.dtype(t.dtype).type)
+            if v.ndim != len(t.shape) or any(a is not None and a != b for a, b in zip(t.shape[1:], v.shape[1:])):
+                raise ValueError(f"model {self.name!r}: input {t.name!r} expects shape {_fmt_shape(t.shape)}, "
+                                 f"got {tuple(v.shape)}")
+            vals[id(t)] = v
+        for node in g["nodes"]:
+            args = map_structure(lambda t: vals[id(t)], node.args)
+            kw = node.kwargs
+            if "training" in kw:
+                out = node.layer(args, **kw)
+            else:
+                out = node.layer(args, training=training, **kw)
+            outs = node.outputs
+            if isinstance(outs, KerasTensor):
+                vals[id(outs)] = out
+            else:
+                for t, o in zip(outs, out):
+                    vals[id(t)] = o
+        return map_structure(lambda t: vals[id(t)], g["outputs"])
+
+    # -- calling -------------------------------------------------------------
+    def call(self, inputs, training=None):
+        if self._graph is not None:
+            return self._run_graph(inputs, bool(training))
+        raise NotImplementedError(f"{type(self).__name__}: a subclassed Model must define "
+                                  "call(self, inputs, training=None)")
+
+    def __call__(self, inputs, training=None, **kwargs):
+        if self._graph is not None and not isinstance(inputs, KerasTensor) and not (
+                _is_structure(inputs) and any(isinstance(t, KerasTensor) for t in flatten(inputs))):
+            # Inputs are converted and checked per input by the graph itself.
+            if training is None:
+                from .base_layer import _current_training
+                training = _current_training()
+            with _call_scope(bool(training)):
+                return self.call(inputs, training=bool(training), **kwargs)
+        out = Layer.__call__(self, inputs, training=training, **kwargs)
+        if self._build_input_shape is None and not isinstance(out, KerasTensor):
+            self._build_input_shape = self.input_shape
+        return out
 
     def build(self, input_shape):
-        """Create every layer's weights for inputs of ``input_shape`` (batch axis first, may be None)."""
-        input_shape = tuple(input_shape)
-        if len(input_shape) < 2:
-            raise ValueError(f"Sequential.build: input_shape must include the batch axis, e.g. (None, 64); "
-                             f"got {input_shape}")
-        shape = (None,) + tuple(None if s is None else int(s) for s in input_shape[1:])
-        full = shape
-        for layer in self.layers:
-            if not layer.built:
-                layer.build(shape)
-                layer.input_shape = shape
-                layer.built = True
-            shape = layer.check_input_shape(shape)
-            layer.output_shape = shape
-        self._build_input_shape = full
-        self.output_shape = shape
-        self.built = bool(self.layers)
+        """Create the weights: for a subclassed model, by one call on zeros of ``input_shape``
+        (batch axis first, None allowed), as Keras does."""
+        if self._graph is not None:
+            return
+        if isinstance(input_shape, tuple) and input_shape and isinstance(input_shape[0], (list, tuple)):
+            input_shape = [tuple(s) for s in input_shape]
+        if isinstance(input_shape, list) and input_shape and isinstance(input_shape[0], (list, tuple)):
+            shapes = [(None,) + tuple(s[1:]) for s in input_shape]
+        else:
+            input_shape = tuple(input_shape)
+            if len(input_shape) < 1:
+                raise ValueError(f"{type(self).__name__}.build: input_shape must include the batch axis, "
+                                 f"e.g. (None, 64); got {input_shape}")
+            shapes = (None,) + tuple(input_shape[1:])
+        self.built = True      # before the probe, so Layer.__call__ does not come back here
+        self.input_shape = shapes
+        self._build_input_shape = shapes
+        try:
+            out = _probe_output_shape(self, shapes, self._dtype)
+        except Exception:
+            self.built = False
+            raise
+        self.output_shape = out
 
-    def _check_input_shape(self, shape):
-        shape = (None,) + tuple(shape[1:])
-        for layer in self.layers:
-            shape = layer.check_input_shape(shape)
-        return shape
+    def compute_output_shape(self, input_shape):
+        if self._graph is not None:
+            return self.output_shape
+        return _probe_output_shape(self, input_shape, self._dtype)
+
+    def check_input_shape(self, input_shape):
+        # A subclassed model's sublayers check their own inputs when called.
+        return None
+
+    def _output_shapes(self, x):
+        """The output shapes (a list, one per output) for validated inputs ``x``."""
+        if self._graph is not None:
+            return [t.shape for t in self._graph["out_list"]]
+        key = tuple(tuple(a.shape[1:]) for a in flatten(x))
+        cached = self._out_cache.get(key)
+        if cached is not None:
+            return cached
+        sample = map_structure(lambda a: a[:1], x)
+        with stop_recording_all(), deferred_state_updates():
+            out = self(sample, training=False)
+        outs = flatten(out) if _is_structure(out) else [out]
+        shapes = [(None,) + tuple(o.shape[1:]) for o in outs]
+        self.output_shape = shapes[0] if len(shapes) == 1 else shapes
+        self._out_cache[key] = shapes
+        return shapes
+
+    def _output_names(self, n):
+        if self._graph is not None and isinstance(self._graph["outputs"], dict):
+            return list(self._graph["outputs"])
+        if self._graph is not None:
+            names = [t._node.layer.name for t in self._graph["out_list"]]
+            if len(set(names)) == len(names):
+                return names
+        return [f"output_{i + 1}" for i in range(n)]
+
+    # -- structure ---------------------------------------------------------------
+    @property
+    def layers(self):
+        if self._graph is not None:
+            return list(self._graph_layers)
+        return self._direct_sublayers()
+
+    def get_layer(self, name=None, index=None):
+        layers = self.layers
+        if index is not None:
+            if not _is_int(index):
+                raise TypeError(f"get_layer: index must be an int, got {index!r}")
+            if not -len(layers) <= index < len(layers):
+                raise ValueError(f"get_layer: index {index} is out of range for a model with {len(layers)} layers")
+            return layers[index]
+        if name is None:
+            raise ValueError("get_layer: give a layer name or an index")
+        for layer in layers:
+            if layer.name == name:
+                return layer
+        raise ValueError(f"no layer named {name!r}; layers: {[l.name for l in layers]}")
 
     def _require_built(self, fn):
         if not self.built:
@@ -151,86 +578,23 @@ class Sequential:
                 "or build it explicitly: model.build((None, n_features)), an Input(shape=...) first layer, "
                 "or call it on a batch, model(x)")
 
-    # -- calling -------------------------------------------------------------
-    def __call__(self, x, training=False):
-        x = _layers._as_input(x)
-        if not self.built:
-            if not self.layers:
-                raise ValueError("Sequential: the model has no layers")
-            self.build(x.shape)
-        else:
-            self._check_input_shape(x.shape)
-        return self._forward(x, bool(training))
-
-    call = __call__
-
-    def _forward(self, x, training):
-        for layer in self.layers:
-            x = layer.call(x, training)
-        return x
-
-    # -- variables -----------------------------------------------------------
-    @property
-    def trainable_variables(self):
-        return [v for layer in self.layers for v in layer.trainable_variables]
-
-    trainable_weights = trainable_variables
-
-    @property
-    def non_trainable_variables(self):
-        return [v for layer in self.layers for v in layer.non_trainable_variables]
-
-    non_trainable_weights = non_trainable_variables
-
-    @property
-    def weights(self):
-        """Every variable, layer by layer in creation order."""
-        return [v for layer in self.layers for v in layer.weights]
-
-    variables = weights
-
-    @property
-    def trainable(self):
-        return all(layer.trainable for layer in self.layers)
-
-    @trainable.setter
-    def trainable(self, value):
-        for layer in self.layers:
-            layer.trainable = value
-
-    def get_weights(self):
-        return [np.array(v.data) for v in self.weights]
-
-    def set_weights(self, weights):
-        weights = list(weights)
-        mine = self.weights
-        if len(weights) != len(mine):
-            raise ValueError(f"set_weights: the model has {len(mine)} weights but {len(weights)} arrays were given")
-        for v, w in zip(mine, weights):
-            if np.shape(w) != v.data.shape:
-                raise ValueError(f"set_weights: weight {v.name!r} has shape {v.data.shape}, got {np.shape(w)}")
-        for v, w in zip(mine, weights):
-            v.assign(w)
-
-    def count_params(self):
-        return sum(layer.count_params() for layer in self.layers)
-
-    def get_layer(self, name=None, index=None):
-        if index is not None:
-            return self.layers[index]
-        for layer in self.layers:
-            if layer.name == name:
-                return layer
-        raise ValueError(f"no layer named {name!r}; layers: {[l.name for l in self.layers]}")
-
     # -- summary -------------------------------------------------------------
+    def _summary_rows(self):
+        rows = []
+        for layer in self.layers:
+            shape = getattr(layer, "output_shape", None) or layer._out_shape
+            if isinstance(layer, InputLayer):
+                shape = layer._input_shape_arg
+            shape_s = "?" if shape is None else _fmt_shape(list(shape) if isinstance(shape, list) else shape)
+            rows.append((f" {layer.name} ({type(layer).__name__})", shape_s, f"{layer.count_params():,}"))
+        return rows
+
     def summary(self, print_fn=print, line_length=72):
         """Print the layers, their output shapes and parameter counts."""
         if not self.built:
             raise ValueError(f"summary: the model {self.name!r} has not been built yet; call build(), fit() or "
                              "model(x) first, or start it with Input(shape=...)")
-        rows = [(f" {layer.name} ({type(layer).__name__})", _shape_str(layer.output_shape),
-                 f"{layer.count_params():,}") for layer in self.layers]
+        rows = self._summary_rows()
         w0 = max([len(" Layer (type)")] + [len(r[0]) for r in rows]) + 3
         w1 = max([len("Output Shape")] + [len(r[1]) for r in rows]) + 3
         line_length = max(line_length, w0 + w1 + 10)
@@ -247,250 +611,734 @@ class Sequential:
         return text
 
     # -- compile -------------------------------------------------------------
-    def compile(self, optimizer="rmsprop", loss=None, metrics=None):
-        """Choose the optimizer (name or instance; Keras' default ``'rmsprop'``), the
-        loss (name, instance or function) and metrics (``['accuracy']`` ...)."""
+    def compile(self, optimizer="rmsprop", loss=None, metrics=None, loss_weights=None, weighted_metrics=None,
+                run_eagerly=False, steps_per_execution=1, jit_compile="auto", auto_scale_loss=True):
+        """Choose the optimizer (name or instance; Keras' default ``'rmsprop'``), the loss (name,
+        instance or function; a list/dict for several outputs), ``loss_weights`` and metrics.
+
+        ``run_eagerly``, ``jit_compile`` and ``auto_scale_loss`` are accepted for
+        compatibility (everything runs eagerly); ``steps_per_execution`` must be a positive
+        int and does not change results.  ``weighted_metrics`` are metrics that also receive
+        the sample weights."""
         from .. import optimizers as _optimizers
+        _check_int(steps_per_execution, "compile", "steps_per_execution", 1)
         self.optimizer = _optimizers.get(optimizer)
-        self.loss = _losses.get(loss) if loss is not None else None
-        specs = list(metrics or [])
-        if isinstance(metrics, (str, _metrics.Metric)):
-            specs = [metrics]
-        self._metrics = [_metrics.resolve(m, self.loss) for m in specs]
+        if loss is None:
+            self.loss = None
+        elif isinstance(loss, (list, tuple)):
+            if not loss:
+                raise ValueError("compile: loss is an empty list")
+            self.loss = [_losses.get(l) for l in loss]
+        elif isinstance(loss, dict):
+            self.loss = {k: _losses.get(l) for k, l in loss.items()}
+        else:
+            self.loss = _losses.get(loss)
+        if loss_weights is not None:
+            if not isinstance(loss_weights, (list, tuple, dict)):
+                raise TypeError(f"compile: loss_weights must be a list or a dict, got {type(loss_weights).__name__}")
+            vals = loss_weights.values() if isinstance(loss_weights, dict) else loss_weights
+            for w in vals:
+                if isinstance(w, bool) or not isinstance(w, (int, float, np.integer, np.floating)) \
+                        or not np.isfinite(w):
+                    raise ValueError(f"compile: loss_weights must be finite numbers, got {loss_weights!r}")
+        self._loss_weights = loss_weights
+        self._loss_list = None
+        first_loss = self.loss[0] if isinstance(self.loss, list) else (
+            next(iter(self.loss.values())) if isinstance(self.loss, dict) and self.loss else self.loss)
+        specs, weighted = [], []
+        for arg, dest, nm in ((metrics, specs, "metrics"), (weighted_metrics, weighted, "weighted_metrics")):
+            if arg is None:
+                continue
+            if isinstance(arg, (str, _metrics.Metric)):
+                arg = [arg]
+            if not isinstance(arg, (list, tuple)):
+                raise TypeError(f"compile: {nm} must be a list of metric names or Metric instances, got {arg!r}")
+            dest.extend(arg)
+        resolved = [_metrics.resolve(m, first_loss) for m in specs]
+        resolved_w = [_metrics.resolve(m, first_loss) for m in weighted]
+        self._metrics = resolved + resolved_w
+        self._metric_weighted = [False] * len(resolved) + [True] * len(resolved_w)
         names = [m.name for m in self._metrics]
         if len(set(names)) != len(names) or "loss" in names:
             raise ValueError(f"compile: metric names must be unique and not 'loss', got {names}")
         self._metric_specs = [_metrics.serialize(m) for m in specs]
+        self._metric_sw = [_metric_takes_sample_weight(m) for m in self._metrics]
         self.compiled = True
+        self.compiled_loss = CompiledLoss(self)
+        self.compiled_metrics = CompiledMetrics(self)
+
+    @property
+    def metrics(self):
+        """The loss tracker, then the compiled metrics (``fit`` resets them every epoch)."""
+        return [self._loss_tracker] + list(self._metrics)
 
     @property
     def metrics_names(self):
-        return ["loss"] + [m.name for m in self._metrics]
+        return [m.name for m in self.metrics]
 
-    def _require_compiled(self, fn):
+    def reset_metrics(self):
+        for m in self.metrics:
+            m.reset_state()
+
+    def _require_compiled(self, fn, need_loss=True):
         if self.optimizer is None:
             raise RuntimeError(f"{fn}: compile the model first, e.g. model.compile(optimizer='adam', "
                                "loss=SparseCategoricalCrossentropy(from_logits=True))")
-        if self.loss is None:
+        if need_loss and self.loss is None:
             raise ValueError(f"{fn}: the model was compiled without a loss; pass loss= to compile()")
 
-    # -- data checks -----------------------------------------------------------
-    def _prepare_xy(self, x, y, fn, xname="x", yname="y"):
-        x = _prepare_x(x, fn, xname)
+    def _resolve_losses(self, n_out):
+        """One loss (and weight, and sample_weight support flag) per output."""
+        if self._loss_list is not None and len(self._loss_list) == n_out:
+            return self._loss_list
+        loss = self.loss
+        names = self._output_names(n_out)
+        if isinstance(loss, list):
+            if len(loss) != n_out:
+                raise ValueError(f"compile: {len(loss)} losses were given for a model with {n_out} output(s)")
+            per = list(loss)
+        elif isinstance(loss, dict):
+            unknown = [k for k in loss if k not in names]
+            if unknown:
+                raise ValueError(f"compile: loss names {unknown} are not outputs of the model (outputs: {names})")
+            per = [loss.get(k) for k in names]
+        else:
+            per = [loss] * n_out
+        lw = self._loss_weights
+        if lw is None:
+            weights = [1.0] * n_out
+        elif isinstance(lw, dict):
+            unknown = [k for k in lw if k not in names]
+            if unknown:
+                raise ValueError(f"compile: loss_weights names {unknown} are not outputs (outputs: {names})")
+            weights = [float(lw.get(k, 1.0)) for k in names]
+        else:
+            if len(lw) != n_out:
+                raise ValueError(f"compile: {len(lw)} loss_weights were given for a model with {n_out} output(s)")
+            weights = [float(w) for w in lw]
+        self._loss_list = [(l, w, _takes_sample_weight(l) if l is not None else False)
+                           for l, w in zip(per, weights)]
+        return self._loss_list
+
+    # -- the loss and metrics of one step ------------------------------------
+    def _compiled_loss_value(self, y, y_pred, sample_weight):
+        outs = flatten(y_pred) if _is_structure(y_pred) else [y_pred]
+        if len(outs) == 1:
+            ys = [y]
+        elif isinstance(y, dict):
+            ys = [y[k] for k in self._output_names(len(outs))]
+        else:
+            ys = list(y) if isinstance(y, (list, tuple)) else [y]
+            if len(ys) != len(outs):
+                raise ValueError(f"the model has {len(outs)} outputs but {len(ys)} targets were given")
+        total = None
+        for (loss, w, sw_ok), yt, yp in zip(self._resolve_losses(len(outs)), ys, outs):
+            if loss is None:
+                continue
+            value = _weighted_loss(loss, sw_ok, yt, yp, sample_weight)
+            if w != 1.0:
+                value = value * w
+            total = value if total is None else total + value
+        if total is None:
+            raise ValueError("the compiled losses cover none of the model's outputs")
+        return total
+
+    def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
+        """The compiled loss (with ``sample_weight``) plus every loss in ``model.losses``
+        (``add_loss`` terms and weight regularizers), as Keras."""
+        total = self._compiled_loss_value(y, y_pred, sample_weight)
+        layers = self._step_layers
+        if layers is None:
+            extra = self.losses
+        else:
+            extra = []
+            for layer in layers:
+                if layer._losses or layer._callable_losses or layer._weight_regularizers:
+                    extra.extend(layer._losses)
+                    extra.extend(fn() for fn in layer._callable_losses)
+                    extra.extend(reg(v) for v, reg in layer._weight_regularizers)
+        for term in extra:
+            total = total + term
+        return total
+
+    def _update_compiled_metrics(self, y, y_pred, sample_weight):
+        if not self._metrics:
+            return
+        outs = flatten(y_pred) if _is_structure(y_pred) else [y_pred]
+        if len(outs) != 1:
+            raise NotImplementedError("compiled metrics are supported for single-output models only")
+        yp = outs[0].data if isinstance(outs[0], Tensor) else outs[0]
+        for m, weighted, sw_ok in zip(self._metrics, self._metric_weighted, self._metric_sw):
+            if sample_weight is not None and sw_ok and weighted:
+                m.update_state(y, yp, sample_weight=sample_weight)
+            else:
+                m.update_state(y, yp)
+
+    def compute_metrics(self, x, y, y_pred, sample_weight=None):
+        """Update the compiled metrics and return every metric's result (a dict), as Keras."""
+        self._update_compiled_metrics(y, y_pred, sample_weight)
+        return self.get_metrics_result()
+
+    def get_metrics_result(self):
+        return {m.name: m.result() for m in self.metrics}
+
+    # -- the one training step -------------------------------------------------
+    def train_step(self, data):
+        """One optimisation step on ``data`` = ``(x, y)`` or ``(x, y, sample_weight)``; returns the
+        metrics (a dict).  Override it to customise training, as in Keras: ``fit`` and
+        ``train_on_batch`` call it."""
+        x, y, sample_weight = unpack_x_y_sample_weight(data)
+        tvars = self._step_tvars
+        if tvars is None:
+            tvars = self.trainable_variables
+        forward = self._step_forward
+        with GradientTape() as tape:
+            if forward is not None:
+                with _call_scope(True):
+                    y_pred = forward(x, True)
+            else:
+                y_pred = self(x, training=True)
+            loss = self.compute_loss(x, y, y_pred, sample_weight)
+        grads = tape.gradient(loss, tvars)
+        self.optimizer.apply_gradients(zip(grads, tvars))
+        first = flatten(x)[0] if _is_structure(x) else x
+        self._loss_tracker.update_state(float(loss.data), len(first))
+        return self.compute_metrics(x, y, y_pred, sample_weight)
+
+    def test_step(self, data):
+        """One evaluation step (no tape, ``training=False``); returns the metrics."""
+        x, y, sample_weight = unpack_x_y_sample_weight(data)
+        forward = self._step_forward
+        if forward is not None:
+            with _call_scope(False):
+                y_pred = forward(x, False)
+        else:
+            y_pred = self(x, training=False)
+        loss = self.compute_loss(x, y, y_pred, sample_weight, training=False)
+        first = flatten(x)[0] if _is_structure(x) else x
+        self._loss_tracker.update_state(float(loss.data), len(first))
+        return self.compute_metrics(x, y, y_pred, sample_weight)
+
+    def predict_step(self, data):
+        x, _, _ = unpack_x_y_sample_weight(data)
+        forward = self._step_forward
+        if forward is not None:
+            with _call_scope(False):
+                return forward(x, False)
+        return self(x, training=False)
+
+    def _atomic_train_step(self, data):
+        """``train_step`` with the layers' state updates committed only if it returns."""
+        with deferred_state_updates() as pending:
+            logs = self.train_step(data)
+            pending.commit()
+        return logs
+
+    # -- data ------------------------------------------------------------------
+    def _input_dtype(self):
+        return self._dtype
+
+    def _prepare_inputs(self, x, fn, where="x"):
+        dt = self._input_dtype()
+        if isinstance(x, dict):
+            x = {k: _prepare_x(v, fn, f"{where}[{k!r}]", dt) for k, v in x.items()}
+        elif isinstance(x, (list, tuple)) and _is_structure(x):
+            x = [_prepare_x(v, fn, f"{where}[{i}]", dt) for i, v in enumerate(x)]
+        else:
+            x = _prepare_x(x, fn, where, dt)
+        lengths = {len(a) for a in flatten(x)}
+        if len(lengths) != 1:
+            raise ValueError(f"{fn}: the inputs in {where} have different numbers of samples: {sorted(lengths)}")
+        return x
+
+    def _check_model_input(self, x, fn):
+        """Build the model for ``x`` or check that ``x`` fits it."""
+        shapes = [a.shape for a in flatten(x)]
+        if self._graph is not None:
+            in_list = self._graph["in_list"]
+            if len(shapes) != len(in_list):
+                raise ValueError(f"{fn}: the model expects {len(in_list)} input(s), got {len(shapes)}")
+            for t, s in zip(in_list, shapes):
+                if len(s) != len(t.shape) or any(a is not None and a != b for a, b in zip(t.shape[1:], s[1:])):
+                    raise ValueError(f"{fn}: input {t.name!r} expects shape {_fmt_shape(t.shape)} "
+                                     f"(None: any size), got data of shape {s}")
+        elif not self.built and not isinstance(self, Sequential):
+            self.build([(None,) + tuple(s[1:]) for s in shapes] if len(shapes) > 1 else (None,) + shapes[0][1:])
+
+    def _prepare_targets(self, y, out_shapes, fn, yname, n):
         if y is None:
             raise ValueError(f"{fn}: {yname} (the targets) is required")
-        if _length(y) != len(x):
-            raise ValueError(f"{fn}: {xname} and {yname} have different lengths: {xname} has {len(x)} samples, "
-                             f"{yname} has {_length(y)}")
-        if not self.built:
-            self.build((None,) + x.shape[1:])
+        losses = self._resolve_losses(len(out_shapes))
+        if len(out_shapes) == 1:
+            ys = [y]
+        elif isinstance(y, dict):
+            names = self._output_names(len(out_shapes))
+            missing = [k for k in names if k not in y]
+            if missing:
+                raise ValueError(f"{fn}: {yname} has no targets for outputs {missing}")
+            ys = [y[k] for k in names]
         else:
-            self._check_input_shape(x.shape)
-        y = self.loss.prepare_targets(y.data if isinstance(y, Tensor) else y, self.output_shape, yname)
-        return x, y
+            if not isinstance(y, (list, tuple)) or len(y) != len(out_shapes):
+                raise ValueError(f"{fn}: the model has {len(out_shapes)} outputs: give {yname} as a list of "
+                                 f"{len(out_shapes)} arrays")
+            ys = list(y)
+        out = []
+        for i, (yi, shape, (loss, _, _)) in enumerate(zip(ys, out_shapes, losses)):
+            where = yname if len(ys) == 1 else f"{yname}[{i}]"
+            if yi is None:
+                raise ValueError(f"{fn}: {where} (the targets) is required")
+            if _length(yi) != n:
+                raise ValueError(f"{fn}: x and {where} have different lengths: x has {n} samples, "
+                                 f"{where} has {_length(yi)}")
+            yi = yi.data if isinstance(yi, Tensor) else yi
+            if loss is not None and hasattr(loss, "prepare_targets"):
+                yi = loss.prepare_targets(yi, shape, where)
+            else:
+                yi = np.asarray(yi)
+            out.append(yi)
+        if len(out_shapes) == 1:
+            return out[0]
+        if isinstance(y, dict):
+            return dict(zip(self._output_names(len(out)), out))
+        return out
+
+    def _prepare_xy(self, x, y, fn, xname="x", yname="y", sample_weight=None, require_y=True):
+        x = self._prepare_inputs(x, fn, xname)
+        n = len(flatten(x)[0])
+        if y is None and require_y:
+            raise ValueError(f"{fn}: {yname} (the targets) is required")
+        self._check_model_input(x, fn)
+        if y is None:
+            return x, None, _prepare_sample_weight(sample_weight, n, fn)
+        out_shapes = self._model_output_shapes(x)
+        y = self._prepare_targets(y, out_shapes, fn, yname, n)
+        sw = _prepare_sample_weight(sample_weight, n, fn)
+        return x, y, sw
+
+    def _model_output_shapes(self, x):
+        return self._output_shapes(x)
+
+    def _fast_forward(self):
+        """A forward pass for inputs already validated against the model (None: use ``self(x)``)."""
+        return None
+
+    # -- batches -------------------------------------------------------------
+    def _array_batches(self, x, y, sw, batch_size, shuffle, rng, class_table, fn):
+        n = len(flatten(x)[0])
+        if shuffle:
+            perm = rng.permutation(n)
+            xs = map_structure(lambda a: a[perm], x)
+            ys = map_structure(lambda a: a[perm], y) if y is not None else None
+            sws = sw[perm] if sw is not None else None
+        else:
+            xs, ys, sws = x, y, sw
+        single = not isinstance(xs, (dict, list))
+        for s in range(0, n, batch_size):
+            e = s + batch_size
+            xb = wrap(xs[s:e]) if single else map_structure(lambda a: wrap(a[s:e]), xs)
+            if ys is None:
+                yield (xb,)
+                continue
+            yb = ys[s:e] if isinstance(ys, np.ndarray) else map_structure(lambda a: a[s:e], ys)
+            swb = sws[s:e] if sws is not None else None
+            if class_table is not None:
+                cw = _class_weights_for(class_table, yb, fn)
+                swb = cw if swb is None else swb * cw
+            yield (xb, yb) if swb is None else (xb, yb, swb)
+
+    def _checked_batches(self, source, fn, class_table, need_y=True, where="x"):
+        """Batches from a Dataset or generator, each validated (and converted) before its step."""
+        for i, data in enumerate(source):
+            xb, yb, swb = unpack_x_y_sample_weight(data)
+            xb = self._prepare_inputs(xb, fn, f"{where} (batch {i})")
+            n = len(flatten(xb)[0])
+            self._check_model_input(xb, fn)
+            if need_y:
+                if yb is None:
+                    raise ValueError(f"{fn}: the batches must be (x, y) or (x, y, sample_weight) tuples; "
+                                     f"batch {i} has no targets")
+                yb = self._prepare_targets(yb, self._model_output_shapes(xb), fn, f"y (batch {i})", n)
+                swb = _prepare_sample_weight(swb, n, fn, f"sample_weight (batch {i})")
+                if class_table is not None:
+                    cw = _class_weights_for(class_table, yb, fn)
+                    swb = cw if swb is None else swb * cw
+            xw = wrap(xb) if isinstance(xb, np.ndarray) else map_structure(wrap, xb)
+            if not need_y:
+                yield (xw,)
+            else:
+                yield (xw, yb) if swb is None else (xw, yb, swb)
 
     # -- training ------------------------------------------------------------
     def fit(self, x=None, y=None, batch_size=None, epochs=1, verbose="auto", callbacks=None,
-            validation_split=0.0, validation_data=None, shuffle=True, initial_epoch=0, seed=None):
-        """Train for ``epochs - initial_epoch`` epochs of mini-batch steps; returns a :class:`History`.
+            validation_split=0.0, validation_data=None, shuffle=True, class_weight=None, sample_weight=None,
+            initial_epoch=0, steps_per_epoch=None, validation_steps=None, validation_batch_size=None,
+            validation_freq=1, seed=None):
+        """Train for ``epochs - initial_epoch`` epochs; returns a :class:`History`.
 
-        ``validation_split`` holds out the *last* fraction of the data (before
-        shuffling, as Keras); ``validation_data=(x_val, y_val)`` is used as
-        given.  ``verbose``: 1 (or 'auto') live progress bar, 2 one line per
-        epoch, 0 silent.  ``seed`` reseeds the shuffling generator.
+        ``x``: arrays (with ``y``), a ``tinygrad_bn.data.Dataset`` or a generator yielding
+        ``(x, y)`` / ``(x, y, sample_weight)`` batches.  ``validation_split`` holds out the
+        *last* fraction of array data (before shuffling, as Keras); ``validation_data`` is
+        ``(x_val, y_val)``, ``(x_val, y_val, sample_weight_val)`` or a Dataset, evaluated
+        every ``validation_freq`` epochs.  ``class_weight={class: weight}`` multiplies each
+        sample's weight by its class's.  ``verbose``: 1 (or 'auto') progress bar, 2 one line
+        per epoch, 0 silent.  ``seed`` reseeds the shuffling generator.
         """
-        self._require_compiled("fit")
-        batch_size = 32 if batch_size is None else int(batch_size)
-        if batch_size < 1:
-            raise ValueError(f"fit: batch_size must be >= 1, got {batch_size}")
-        epochs, initial_epoch = int(epochs), int(initial_epoch)
-        verbose = 1 if verbose == "auto" else int(verbose)
-        x, y = self._prepare_xy(x, y, "fit")
-        val = None
-        if validation_data is not None:
-            if not isinstance(validation_data, (tuple, list)) or len(validation_data) != 2:
-                raise ValueError("fit: validation_data must be a tuple (x_val, y_val)")
-            val = self._prepare_xy(validation_data[0], validation_data[1], "fit", "x_val", "y_val")
-        elif validation_split:
-            if not 0.0 < validation_split < 1.0:
-                raise ValueError(f"fit: validation_split must be in [0, 1), got {validation_split}")
-            split = int(len(x) * (1.0 - validation_split))
-            if split < 1 or split == len(x):
-                raise ValueError(f"fit: validation_split={validation_split} leaves no training or no "
-                                 f"validation samples out of {len(x)}")
-            val = (x[split:], y[split:])
-            x, y = x[:split], y[:split]
+        fn = "fit"
+        custom_step = type(self).train_step is not Model.train_step
+        self._require_compiled(fn, need_loss=not custom_step)
+        kind = _kind(x)
+        batch_size = _check_int(batch_size, fn, "batch_size", 1, allow_none=True)
+        epochs = _check_int(epochs, fn, "epochs", 0)
+        initial_epoch = _check_int(initial_epoch, fn, "initial_epoch", 0)
+        if initial_epoch > epochs:
+            raise ValueError(f"fit: initial_epoch ({initial_epoch}) must be <= epochs ({epochs})")
+        verbose = _check_verbose(verbose, fn)
+        steps_per_epoch = _check_int(steps_per_epoch, fn, "steps_per_epoch", 1, allow_none=True)
+        validation_steps = _check_int(validation_steps, fn, "validation_steps", 1, allow_none=True)
+        validation_batch_size = _check_int(validation_batch_size, fn, "validation_batch_size", 1, allow_none=True)
+        validation_freq = _check_int(validation_freq, fn, "validation_freq", 1)
+        if not isinstance(shuffle, (bool, np.bool_)):
+            raise TypeError(f"fit: shuffle must be True or False, got {shuffle!r}")
+        if isinstance(validation_split, bool) or not isinstance(validation_split, (int, float, np.floating,
+                                                                                   np.integer)):
+            raise TypeError(f"fit: validation_split must be a float in [0, 1), got {validation_split!r}")
+        if not 0.0 <= validation_split < 1.0:
+            raise ValueError(f"fit: validation_split must be in [0, 1), got {validation_split}")
+        callbacks = _check_callbacks(callbacks, fn)
+        class_table = _check_class_weight(class_weight, fn)
         if seed is not None:
-            self._rng = np.random.default_rng(int(seed))
+            self._rng = np.random.default_rng(_check_int(seed, fn, "seed", 0))
         elif self._rng is None:
             self._rng = derive_rng()
+
+        val = None
+        if kind == "arrays":
+            bs = 32 if batch_size is None else batch_size
+            x, y, sw = self._prepare_xy(x, y, fn, sample_weight=sample_weight, require_y=not custom_step)
+            if validation_data is None and validation_split:
+                n = len(flatten(x)[0])
+                split = int(n * (1.0 - validation_split))
+                if split < 1 or split == n:
+                    raise ValueError(f"fit: validation_split={validation_split} leaves no training or no "
+                                     f"validation samples out of {n}")
+                if y is None:
+                    raise ValueError("fit: validation_split needs targets y")
+                val = ("arrays", map_structure(lambda a: a[split:], x), map_structure(lambda a: a[split:], y),
+                       None if sw is None else sw[split:])
+                x, y = map_structure(lambda a: a[:split], x), map_structure(lambda a: a[:split], y)
+                sw = None if sw is None else sw[:split]
+            n = len(flatten(x)[0])
+            steps = -(-n // bs) if steps_per_epoch is None else steps_per_epoch
+            if class_table is not None and isinstance(y, (list, dict)):
+                raise ValueError("fit: class_weight is supported for single-output models only")
+        else:
+            if y is not None:
+                raise ValueError(f"fit: y must not be given when x is a {'Dataset' if kind == 'dataset' else 'generator'} "
+                                 "(it yields the targets)")
+            if sample_weight is not None:
+                raise ValueError("fit: sample_weight must not be given with a Dataset or generator input "
+                                 "(yield (x, y, sample_weight) batches instead)")
+            if batch_size is not None:
+                raise ValueError("fit: batch_size must not be given with a Dataset or generator input "
+                                 "(the data is already batched)")
+            if validation_split:
+                raise ValueError("fit: validation_split is only supported for array inputs; "
+                                 "pass validation_data instead")
+            if kind == "iterator" and steps_per_epoch is None and epochs - initial_epoch > 1:
+                warnings.warn("fit: a generator without steps_per_epoch is consumed by the first epoch; "
+                              "later epochs have no data", stacklevel=2)
+            bs = None
+            steps = steps_per_epoch
+            if steps is None and kind == "dataset":
+                card = getattr(x, "cardinality", None)
+                c = card() if callable(card) else None
+                try:
+                    c = int(c.numpy() if hasattr(c, "numpy") else c) if c is not None else None
+                except (TypeError, ValueError):
+                    c = None
+                steps = c if c is not None and c >= 0 else None
+        if validation_data is not None:
+            val = self._prepare_validation(validation_data, fn)
+
         tvars = self.trainable_variables
-        if not tvars:
+        if not tvars and type(self).train_step is Model.train_step:
             raise ValueError("fit: the model has no trainable variables (all layers frozen?)")
         self._warn_softmax_with_logits()
 
-        n = len(x)
-        steps = -(-n // batch_size)
         history = History()
-        cbs = _callbacks.CallbackList(list(callbacks or []) + [history], self,
+        cbs = _callbacks.CallbackList(list(callbacks) + [history], self,
                                       {"epochs": epochs, "steps": steps, "verbose": verbose,
-                                       "batch_size": batch_size, "samples": n})
+                                       "batch_size": bs, "samples": None if kind != "arrays" else n})
         self.history = history
         self.stop_training = False
-        loss_fn, opt, forward, metrics = self.loss, self.optimizer, self._forward, self._metrics
         batch_begin, batch_end = cbs.batch_begin, cbs.batch_end
+        step = self.train_step
         rng = self._rng
-        cbs.on_train_begin({})
-        for epoch in range(initial_epoch, epochs):
-            if self.stop_training:
-                break
-            cbs.on_epoch_begin(epoch, {})
-            for m in metrics:
-                m.reset_state()
-            if shuffle:
-                perm = rng.permutation(n)
-                xs, ys = x[perm], y[perm]
-            else:
-                xs, ys = x, y
-            loss_sum = 0.0
-            seen = 0
-
-            def running():
-                logs = {"loss": loss_sum / max(seen, 1)}
-                for m in metrics:
-                    logs[m.name] = m.result()
-                return logs
-
-            bar = EpochProgress(epoch, epochs, steps, verbose)
-            for b in range(steps):
-                if batch_begin:
-                    for cb in batch_begin:
-                        cb.on_train_batch_begin(b, {})
-                s = b * batch_size
-                xb = xs[s:s + batch_size]
-                yb = ys[s:s + batch_size]
-                with GradientTape() as tape:
-                    out = forward(wrap(xb), True)
-                    loss = loss_fn(yb, out)
-                grads = tape.gradient(loss, tvars)
-                opt.apply_gradients(zip(grads, tvars))
-                nb = len(xb)
-                loss_sum += float(loss.data) * nb
-                seen += nb
-                if metrics:
-                    od = out.data
-                    for m in metrics:
-                        m.update_state(yb, od)
-                if bar.bar is not None:
-                    bar.update(b + 1, running)
-                if batch_end:
-                    logs = running()
-                    for cb in batch_end:
-                        cb.on_train_batch_end(b, logs)
-                if self.stop_training:
+        persistent = None         # with steps_per_epoch: one iterator across epochs (as Keras)
+        ran_out = False
+        self._begin_steps(kind)
+        try:
+            cbs.on_train_begin({})
+            for epoch in range(initial_epoch, epochs):
+                if self.stop_training or ran_out:
                     break
-            logs = running()
-            if val is not None:
-                for k, v in self._test_loop(val[0], val[1], batch_size).items():
-                    logs["val_" + k] = v
-            cbs.on_epoch_end(epoch, logs)
-            bar.close(logs)
-        cbs.on_train_end({})
+                for m in self.metrics:
+                    m.reset_state()
+                cbs.on_epoch_begin(epoch, {})
+                if steps_per_epoch is not None:
+                    if persistent is None:
+                        persistent = iter(self._epoch_source(kind, x, y, sw if kind == "arrays" else None, bs,
+                                                             shuffle, rng, class_table, fn))
+                    source, limit = persistent, steps_per_epoch
+                else:
+                    source, limit = iter(self._epoch_source(kind, x, y, sw if kind == "arrays" else None, bs,
+                                                            shuffle, rng, class_table, fn)), None
+                logs = {}
+                bar = EpochProgress(epoch, epochs, steps, verbose)
+                b = 0
+                while limit is None or b < limit:
+                    try:
+                        data = next(source)
+                    except StopIteration:
+                        if limit is not None or b == 0:
+                            ran_out = True
+                            persistent = None
+                            warnings.warn("fit: your input ran out of data; interrupting training. Make sure "
+                                          "that your dataset or generator can generate at least "
+                                          "steps_per_epoch * epochs batches (Dataset.repeat()).", stacklevel=2)
+                        break
+                    if batch_begin:
+                        for cb in batch_begin:
+                            cb.on_train_batch_begin(b, {})
+                    with deferred_state_updates() as pending:
+                        logs = step(data)
+                        pending.commit()
+                    if custom_step:
+                        logs = self._logs_to_floats(logs)
+                    b += 1
+                    if bar.bar is not None:
+                        bar.update(b, lambda: logs)
+                    if batch_end:
+                        for cb in batch_end:
+                            cb.on_train_batch_end(b - 1, dict(logs))
+                    if self.stop_training:
+                        break
+                bar.done = b
+                if b == 0:
+                    bar.close({})
+                    break
+                logs = dict(logs)
+                if val is not None and (epoch + 1) % validation_freq == 0:
+                    vlogs = self._evaluate_source(val, validation_batch_size or bs or 32, validation_steps, fn)
+                    for k, v in vlogs.items():
+                        logs["val_" + k] = v
+                cbs.on_epoch_end(epoch, logs)
+                bar.close(logs)
+            cbs.on_train_end({})
+        finally:
+            self._end_steps()
         return history
 
+    @staticmethod
+    def _logs_to_floats(logs):
+        if logs is None:
+            return {}
+        if not isinstance(logs, dict):
+            raise TypeError(f"train_step must return a dict of metric values, got {type(logs).__name__}")
+        out = {}
+        for k, v in logs.items():
+            if isinstance(v, Tensor):
+                v = v.data
+            if isinstance(v, np.ndarray) and v.size == 1:
+                v = float(v)
+            elif isinstance(v, (np.floating, np.integer)):
+                v = float(v)
+            out[k] = v
+        return out
+
+    def _begin_steps(self, kind):
+        self._step_tvars = self.trainable_variables
+        self._step_layers = self._flatten_layers()
+        self._step_forward = self._fast_forward() if kind == "arrays" else None
+
+    def _end_steps(self):
+        self._step_tvars = self._step_layers = self._step_forward = None
+
+    def _epoch_source(self, kind, x, y, sw, bs, shuffle, rng, class_table, fn):
+        if kind == "arrays":
+            return self._array_batches(x, y, sw, bs, shuffle, rng, class_table, fn)
+        return self._checked_batches(x, fn, class_table)
+
+    def _prepare_validation(self, validation_data, fn):
+        kind = _kind(validation_data)
+        if kind != "arrays":
+            return (kind, validation_data)
+        if not isinstance(validation_data, (tuple, list)) or len(validation_data) not in (2, 3):
+            raise ValueError("fit: validation_data must be a tuple (x_val, y_val), (x_val, y_val, "
+                             "sample_weight_val) or a Dataset")
+        vx, vy = validation_data[0], validation_data[1]
+        vsw = validation_data[2] if len(validation_data) == 3 else None
+        vx, vy, vsw = self._prepare_xy(vx, vy, fn, "x_val", "y_val", sample_weight=vsw)
+        return ("arrays", vx, vy, vsw)
+
+    def _evaluate_source(self, val, batch_size, steps, fn):
+        for m in self.metrics:
+            m.reset_state()
+        kind = val[0]
+        if kind == "arrays":
+            source = self._array_batches(val[1], val[2], val[3], batch_size, False, None, None, fn)
+        else:
+            source = self._checked_batches(val[1], fn, None, where="x_val")
+        custom = type(self).test_step is not Model.test_step
+        logs = {}
+        with stop_recording_all():
+            for i, data in enumerate(source):
+                if steps is not None and i >= steps:
+                    break
+                with deferred_state_updates():
+                    logs = self.test_step(data)
+                if custom:
+                    logs = self._logs_to_floats(logs)
+        return dict(logs)
+
     def _warn_softmax_with_logits(self):
-        last = self.layers[-1] if self.layers else None
-        if last is None or not getattr(self.loss, "from_logits", False):
+        layers = self.layers
+        last = layers[-1] if layers else None
+        loss = self.loss
+        if last is None or isinstance(loss, (list, dict)) or not getattr(loss, "from_logits", False):
             return
         act = getattr(last, "_activation_id", None)
-        if act == "softmax" or isinstance(last, _layers.Softmax):
-            import warnings
-            warnings.warn(f"{type(self.loss).__name__}(from_logits=True) receives the output of a softmax "
+        from .layers import Softmax
+        if act == "softmax" or isinstance(last, Softmax):
+            warnings.warn(f"{type(loss).__name__}(from_logits=True) receives the output of a softmax "
                           f"(layer {last.name!r}): the loss will apply softmax a second time. Use a linear "
                           "last layer, or from_logits=False.", stacklevel=3)
 
-    def train_on_batch(self, x, y):
-        """One training step on one batch; returns the loss (and metrics as a list when compiled with some)."""
-        self._require_compiled("train_on_batch")
-        x, y = self._prepare_xy(x, y, "train_on_batch")
-        tvars = self.trainable_variables
-        with GradientTape() as tape:
-            out = self._forward(wrap(x), True)
-            loss = self.loss(y, out)
-        self.optimizer.apply_gradients(zip(tape.gradient(loss, tvars), tvars))
-        if not self._metrics:
-            return float(loss.data)
-        res = [float(loss.data)]
-        for m in self._metrics:
+    def train_on_batch(self, x, y=None, sample_weight=None, class_weight=None, return_dict=False):
+        """One training step on one batch (the same step as ``fit``); returns the loss (and
+        the metrics as a list when compiled with some, or a dict with ``return_dict=True``)."""
+        fn = "train_on_batch"
+        self._require_compiled(fn, need_loss=type(self).train_step is Model.train_step)
+        class_table = _check_class_weight(class_weight, fn)
+        x, y, sw = self._prepare_xy(x, y, fn, sample_weight=sample_weight)
+        if class_table is not None:
+            cw = _class_weights_for(class_table, y, fn)
+            sw = cw if sw is None else sw * cw
+        for m in self.metrics:
             m.reset_state()
-            m.update_state(y, out.data)
-            res.append(m.result())
-        return res
+        self._begin_steps("arrays")
+        try:
+            xb = wrap(x) if isinstance(x, np.ndarray) else map_structure(wrap, x)
+            logs = self._logs_to_floats(self._atomic_train_step(pack_x_y_sample_weight(xb, y, sw)))
+        finally:
+            self._end_steps()
+        return self._format_result(logs, return_dict)
 
-    # -- inference -------------------------------------------------------------
-    def _test_loop(self, x, y, batch_size):
-        loss_fn, forward, metrics = self.loss, self._forward, self._metrics
-        for m in metrics:
-            m.reset_state()
-        loss_sum = 0.0
-        n = len(x)
-        with stop_recording_all():
-            for s in range(0, n, batch_size):
-                xb = x[s:s + batch_size]
-                yb = y[s:s + batch_size]
-                out = forward(wrap(xb), False)
-                loss_sum += float(loss_fn(yb, out).data) * len(xb)
-                for m in metrics:
-                    m.update_state(yb, out.data)
-        logs = {"loss": loss_sum / n}
-        for m in metrics:
-            logs[m.name] = m.result()
-        return logs
-
-    def evaluate(self, x=None, y=None, batch_size=None, verbose="auto", return_dict=False):
-        """Loss (and metrics) in inference mode: a float without metrics, else ``[loss, *metrics]``
-        (a dict with ``return_dict=True``).  The loss is the mean over all samples."""
-        self._require_compiled("evaluate")
-        batch_size = 32 if batch_size is None else int(batch_size)
-        self._require_built("evaluate")
-        x, y = self._prepare_xy(x, y, "evaluate")
-        t0 = time.perf_counter()
-        logs = self._test_loop(x, y, batch_size)
-        verbose = 1 if verbose == "auto" else int(verbose)
-        if verbose:
-            steps = -(-len(x) // batch_size)
-            print(f"{steps}/{steps} - {time.perf_counter() - t0:.2f}s - {format_logs(logs)}")
+    def _format_result(self, logs, return_dict):
         if return_dict:
             return logs
-        if not self._metrics:
-            return logs["loss"]
-        return [logs[k] for k in self.metrics_names]
+        if len(logs) == 1:
+            return next(iter(logs.values()))
+        return list(logs.values())
 
-    def predict(self, x, batch_size=None, verbose=0):
-        """Outputs in inference mode (BN moving statistics, no dropout), as a NumPy array,
+    # -- inference -------------------------------------------------------------
+    def evaluate(self, x=None, y=None, batch_size=None, verbose="auto", sample_weight=None, steps=None,
+                 callbacks=None, return_dict=False):
+        """Loss (and metrics) in inference mode: a float without metrics, else ``[loss, *metrics]``
+        (a dict with ``return_dict=True``).  The loss is the (weighted) mean over all samples."""
+        fn = "evaluate"
+        self._require_compiled(fn, need_loss=type(self).test_step is Model.test_step)
+        batch_size = _check_int(batch_size, fn, "batch_size", 1, allow_none=True)
+        steps = _check_int(steps, fn, "steps", 1, allow_none=True)
+        verbose = _check_verbose(verbose, fn)
+        callbacks = _check_callbacks(callbacks, fn)
+        kind = _kind(x)
+        if kind == "arrays":
+            if self._graph is None and not self.built and isinstance(self, Sequential):
+                self._require_built(fn)
+            x, y, sw = self._prepare_xy(x, y, fn, sample_weight=sample_weight)
+            val = ("arrays", x, y, sw)
+            bs = 32 if batch_size is None else batch_size
+        else:
+            if y is not None or sample_weight is not None or batch_size is not None:
+                raise ValueError("evaluate: y, sample_weight and batch_size must not be given with a Dataset "
+                                 "or generator input")
+            val = (kind, x)
+            bs = None
+        cbs = _callbacks.CallbackList(callbacks, self, {"verbose": verbose, "steps": steps})
+        t0 = time.perf_counter()
+        cbs.on_test_begin({})
+        self._begin_steps(kind)
+        try:
+            logs = self._evaluate_source(val, bs or 32, steps, fn)
+        finally:
+            self._end_steps()
+        cbs.on_test_end(logs)
+        if verbose:
+            n_steps = -(-len(flatten(x)[0]) // bs) if kind == "arrays" else "?"
+            print(f"{n_steps}/{n_steps} - {time.perf_counter() - t0:.2f}s - {format_logs(logs)}")
+        return self._format_result(logs, return_dict)
+
+    def predict(self, x, batch_size=None, verbose="auto", steps=None, callbacks=None):
+        """Outputs in inference mode (BN moving statistics, no dropout), as NumPy arrays,
         computed in batches of ``batch_size`` (default 32) with no tape."""
-        self._require_built("predict")
-        batch_size = 32 if batch_size is None else int(batch_size)
-        x = _prepare_x(x, "predict")
-        self._check_input_shape(x.shape)
-        out = None
-        n = len(x)
-        with stop_recording_all():
-            for s in range(0, n, batch_size):
-                o = self._forward(wrap(x[s:s + batch_size]), False).data
-                if out is None:
-                    out = np.empty((n,) + o.shape[1:], dtype=o.dtype)
-                out[s:s + len(o)] = o
-        return out
+        fn = "predict"
+        batch_size = _check_int(batch_size, fn, "batch_size", 1, allow_none=True)
+        steps = _check_int(steps, fn, "steps", 1, allow_none=True)
+        if verbose != "auto":
+            _check_verbose(verbose, fn)
+        callbacks = _check_callbacks(callbacks, fn)
+        kind = _kind(x)
+        if kind == "arrays":
+            if not self.built and (isinstance(self, Sequential) or self._graph is None):
+                self._require_built(fn)
+            x = self._prepare_inputs(x, fn)
+            self._check_model_input(x, fn)
+            if isinstance(self, Sequential):
+                self._check_input_shape(x.shape)
+            source = self._array_batches(x, None, None, 32 if batch_size is None else batch_size,
+                                         False, None, None, fn)
+        else:
+            if batch_size is not None:
+                raise ValueError("predict: batch_size must not be given with a Dataset or generator input")
+            source = self._checked_batches(x, fn, None, need_y=False)
+        cbs = _callbacks.CallbackList(callbacks, self, {"steps": steps})
+        cbs.on_predict_begin({})
+        outs = []
+        self._begin_steps(kind)
+        try:
+            with stop_recording_all():
+                for i, data in enumerate(source):
+                    if steps is not None and i >= steps:
+                        break
+                    with deferred_state_updates():
+                        o = self.predict_step(data)
+                    outs.append(map_structure(lambda t: t.data if isinstance(t, Tensor) else np.asarray(t), o))
+        finally:
+            self._end_steps()
+        cbs.on_predict_end({})
+        if not outs:
+            raise ValueError("predict: the input yielded no batches")
+        first = outs[0]
+        if isinstance(first, np.ndarray):
+            return np.concatenate(outs) if len(outs) > 1 else first
+        if isinstance(first, dict):
+            return {k: np.concatenate([o[k] for o in outs]) for k in first}
+        return [np.concatenate([o[i] for o in outs]) for i in range(len(first))]
 
     def predict_on_batch(self, x):
-        return self.predict(x, batch_size=len(_prepare_x(x, "predict_on_batch")))
+        n = len(flatten(self._prepare_inputs(x, "predict_on_batch"))[0])
+        return self.predict(x, batch_size=n, verbose=0)
 
-    def test_on_batch(self, x, y):
-        self._require_compiled("test_on_batch")
-        x, y = self._prepare_xy(x, y, "test_on_batch")
-        logs = self._test_loop(x, y, len(x))
-        return logs["loss"] if not self._metrics else [logs[k] for k in self.metrics_names]
+    def test_on_batch(self, x, y=None, sample_weight=None, return_dict=False):
+        self._require_compiled("test_on_batch", need_loss=type(self).test_step is Model.test_step)
+        x, y, sw = self._prepare_xy(x, y, "test_on_batch", sample_weight=sample_weight)
+        self._begin_steps("arrays")
+        try:
+            logs = self._evaluate_source(("arrays", x, y, sw), len(flatten(x)[0]), None, "test_on_batch")
+        finally:
+            self._end_steps()
+        return self._format_result(logs, return_dict)
 
     # -- saving ----------------------------------------------------------------
     def save_weights(self, filepath):
@@ -504,18 +1352,197 @@ class Sequential:
         return load_weights(self, filepath)
 
     def save(self, filepath):
-        """Write architecture, weights, compile settings, optimizer state and the shuffling
-        generator's state (npz + JSON, atomic); reload with ``tinygrad_bn.keras.load_model``."""
+        """Write architecture, weights, compile settings and optimizer state (Sequential models;
+        for subclassed and functional models use :meth:`save_weights` and rebuild in code)."""
+        if not isinstance(self, Sequential):
+            raise NotImplementedError(
+                f"save: saving the whole model (architecture included) is supported for Sequential models; "
+                f"for the {'functional' if self._graph is not None else 'subclassed'} model {self.name!r} "
+                "use model.save_weights(path) and rebuild the model in code before load_weights(path)")
         from .saving import save_model
         return save_model(self, filepath)
 
     def get_config(self):
-        cfg = {"name": self.name, "layers": [_layers.serialize(l) for l in self.layers]}
+        cfg = {"name": self.name, "trainable": self._trainable}
         return cfg
+
+    def __repr__(self):
+        kind = "functional" if self._graph is not None else "subclassed"
+        return f"<{type(self).__name__} {self.name!r} ({kind}) built={self.built}>"
+
+
+# ---------------------------------------------------------------------------
+# Sequential
+# ---------------------------------------------------------------------------
+
+class Sequential(Model):
+    """A linear stack of layers, like ``keras.Sequential``.
+
+    ``Sequential([Dense(25, activation='relu'), Dense(10)])`` is built on its
+    first input (or by ``Input(shape=...)`` as first element, ``build``, or a
+    layer's ``input_shape=``).  ``model(x, training=False)`` is differentiable
+    and can be used in your own ``GradientTape`` loop.
+
+    Reproducibility: ``tinygrad_bn.utils.set_seed(s)`` before creating the
+    model makes initial weights, dropout masks and shuffling identical run to
+    run; ``fit(..., seed=s)`` reseeds only the shuffling.
+    """
+
+    def __init__(self, layers=None, name=None, trainable=True):
+        super().__init__(name=name, trainable=trainable)
+        self._layers = []
+        self._call_flags = []
+        self.output_shape = None
+        self._declared_input = None
+        if layers is not None and not isinstance(layers, (list, tuple)):
+            raise TypeError(f"Sequential: layers must be a list of layers, got {type(layers).__name__}")
+        for layer in layers or []:
+            self.add(layer)
+
+    # -- structure ------------------------------------------------------------
+    @property
+    def layers(self):
+        return list(self._layers)
+
+    def add(self, layer):
+        """Append a layer (an ``Input(...)``/``InputLayer`` first fixes the input shape)."""
+        if isinstance(layer, KerasTensor):
+            src = layer._node.layer if layer._node is not None else None
+            if not isinstance(src, InputLayer):
+                raise TypeError("Sequential.add: a symbolic tensor can only be an Input(shape=...) "
+                                "(use the functional API, Model(inputs, outputs), for graphs)")
+            layer = src
+        if isinstance(layer, InputLayer):
+            if self._layers or self._declared_input is not None:
+                raise ValueError("Sequential.add: an Input layer can only be the first layer")
+            self._declared_input = layer._input_shape_arg
+            self._dtype = layer._dtype
+            return
+        if not isinstance(layer, Layer):
+            raise TypeError(f"Sequential.add: expected a Layer instance, got {type(layer).__name__}"
+                            + (" (a class: did you forget the parentheses?)" if isinstance(layer, type) else ""))
+        if layer is self:
+            raise ValueError("Sequential.add: a model cannot contain itself")
+        if any(l.name == layer.name for l in self._layers):
+            raise ValueError(f"Sequential.add: a layer named {layer.name!r} is already in the model; "
+                             "layer names must be unique")
+        if not self._layers and self._declared_input is None:
+            self._dtype = layer._dtype
+        self._layers.append(layer)
+        if self.built or self._declared_input is not None:
+            self.build(self._build_input_shape or self._declared_input)
+        elif len(self._layers) == 1 and layer._input_shape_arg is not None:
+            self.build(layer._input_shape_arg)
+        return None
+
+    def pop(self):
+        """Remove the last layer."""
+        if not self._layers:
+            raise TypeError("Sequential.pop: there are no layers in the model")
+        layer = self._layers.pop()
+        if self.built and self._layers:
+            self.build(self._build_input_shape)
+        elif not self._layers:
+            self.built = False
+        return layer
+
+    def build(self, input_shape=None):
+        """Create every layer's weights for inputs of ``input_shape`` (batch axis first, may be None)."""
+        if input_shape is None:
+            input_shape = self._declared_input
+            if input_shape is None:
+                raise ValueError("Sequential.build: give the input shape, e.g. model.build((None, 64))")
+        try:
+            input_shape = tuple(input_shape)
+        except TypeError:
+            raise TypeError(f"Sequential.build: input_shape must be a tuple such as (None, 64), "
+                            f"got {input_shape!r}") from None
+        if len(input_shape) < 2:
+            raise ValueError(f"Sequential.build: input_shape must include the batch axis, e.g. (None, 64); "
+                             f"got {input_shape}")
+        try:
+            shape = (None,) + tuple(None if s is None else int(s) for s in input_shape[1:])
+        except (TypeError, ValueError):
+            raise TypeError(f"Sequential.build: input_shape must hold ints or None, got {input_shape!r}") from None
+        full = shape
+        for layer in self._layers:
+            if not layer.built:
+                layer._maybe_build(shape)
+            shape = layer.check_input_shape(shape)
+            layer.output_shape = shape
+        self._build_input_shape = full
+        self.input_shape = full
+        self.output_shape = shape
+        self.built = bool(self._layers)
+        self._call_flags = [l._call_has_training for l in self._layers]
+
+    def _check_input_shape(self, shape):
+        shape = (None,) + tuple(shape[1:])
+        for layer in self._layers:
+            shape = layer.check_input_shape(shape)
+        return shape
+
+    def check_input_shape(self, input_shape):
+        return self._check_input_shape(input_shape)
+
+    def compute_output_shape(self, input_shape):
+        if not self.built:
+            self.build(input_shape)
+            return self.output_shape
+        return self._check_input_shape(input_shape)
+
+    def _maybe_build(self, shape):
+        if not self.built:
+            if not self._layers:
+                raise ValueError(f"Sequential {self.name!r}: the model has no layers")
+            self.build(shape)
+
+    # -- calling -------------------------------------------------------------
+    def call(self, inputs, training=None):
+        return self._forward(inputs, bool(training))
+
+    def _forward(self, x, training):
+        for layer, has_training in zip(self._layers, self._call_flags):
+            x = layer.call(x, training) if has_training else layer.call(x)
+        return x
+
+    def _fast_forward(self):
+        return self._forward if self.built else None
+
+    def _check_model_input(self, x, fn):
+        if isinstance(x, (list, dict)):
+            raise ValueError(f"{fn}: a Sequential model takes one input array, got {len(flatten(x))} inputs")
+        if not self._layers:
+            raise ValueError(f"{fn}: the Sequential model {self.name!r} has no layers")
+        if not self.built:
+            self.build((None,) + x.shape[1:])
+        else:
+            self._check_input_shape(x.shape)
+
+    def _model_output_shapes(self, x):
+        return [self.output_shape]
+
+    def _output_names(self, n):
+        return [self._layers[-1].name] if n == 1 and self._layers else super()._output_names(n)
+
+    def count_params(self):
+        return sum(layer.count_params() for layer in self._layers)
+
+    def get_layer(self, name=None, index=None):
+        return super().get_layer(name=name, index=index)
+
+    def _summary_rows(self):
+        return [(f" {layer.name} ({type(layer).__name__})", _fmt_shape(layer.output_shape),
+                 f"{layer.count_params():,}") for layer in self._layers]
+
+    def get_config(self):
+        from .layers import serialize
+        return {"name": self.name, "layers": [serialize(l) for l in self._layers]}
 
     @classmethod
     def from_config(cls, config, custom_objects=None):
-        return cls([_layers.deserialize(c, custom_objects) for c in config["layers"]], name=config.get("name"))
+        from .layers import deserialize
+        return cls([deserialize(c, custom_objects) for c in config["layers"]], name=config.get("name"))
 
     def __repr__(self):
-        return f"<Sequential {self.name!r} layers={[l.name for l in self.layers]} built={self.built}>"
+        return f"<Sequential {self.name!r} layers={[l.name for l in self._layers]} built={self.built}>"

@@ -32,7 +32,8 @@ class EpochProgress:
         self.file = file if file is not None else sys.stdout
         self.t0 = time.perf_counter()
         self.last = self.t0
-        self.steps = steps
+        self.steps = steps          # None: unknown (a generator); the count done is shown at the end
+        self.done = 0
         self.header = f"Epoch {epoch + 1}/{epochs}"
         self.bar = None
         if verbose == 1 and _is_tty(self.file):
@@ -45,6 +46,7 @@ class EpochProgress:
                                 bar_format="{desc} {n_fmt}/{total_fmt} |{bar:20}| {elapsed}{postfix}")
 
     def update(self, done, logs_fn):
+        self.done = done
         bar = self.bar
         if bar is None:
             return
@@ -57,15 +59,16 @@ class EpochProgress:
 
     def close(self, logs):
         elapsed = time.perf_counter() - self.t0
+        steps = self.steps if self.steps is not None else self.done
         if self.bar is not None:
             # Replace the live bar by a complete final line (tqdm would cut it at the terminal width).
             self.bar.leave = False
             self.bar.close()
-            print(f"{self.header} {self.steps}/{self.steps} |{'█' * 20}| {elapsed:.2f}s - {format_logs(logs)}",
+            print(f"{self.header} {steps}/{steps} |{'█' * 20}| {elapsed:.2f}s - {format_logs(logs)}",
                   file=self.file, flush=True)
         elif self.verbose:
-            per_step = 1e3 * elapsed / max(1, self.steps)
-            print(f"{self.header} - {self.steps}/{self.steps} - {elapsed:.2f}s {per_step:.1f}ms/step - "
+            per_step = 1e3 * elapsed / max(1, steps)
+            print(f"{self.header} - {steps}/{steps} - {elapsed:.2f}s {per_step:.1f}ms/step - "
                   f"{format_logs(logs)}", file=self.file, flush=True)
 
 
