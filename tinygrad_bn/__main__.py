@@ -60,28 +60,23 @@ def main(argv=None):
         print(USAGE)
         return 0
     cmd, rest = argv[0], argv[1:]
+    if cmd not in ("course", "demo", "bench", "tune"):
+        print(f"unknown command {cmd!r}\n\n{USAGE}", file=sys.stderr)
+        return 2
+    # The project's own entry points keep freed arrays for reuse (tinygrad_bn.memory);
+    # importing the library never does.  ``tune`` passes it on to its worker processes.
+    from . import memory
+    memory.tune_malloc(subprocesses=(cmd == "tune"))
     if cmd == "course":
         return course(rest)
     if cmd == "demo":
         from . import demo
         return demo.main(rest)
     if cmd == "bench":
-        import importlib.util
-        import os
-        here = os.path.dirname(os.path.abspath(__file__))
-        runner = os.path.join(os.path.dirname(here), "bench", "run.py")
-        if not os.path.exists(runner):
-            print("bench/ is not next to the package (run from a source checkout)", file=sys.stderr)
-            return 2
-        spec = importlib.util.spec_from_file_location("tinygrad_bn_bench_run", runner)
-        mod = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(mod)
-        return mod.main(rest)
-    if cmd == "tune":
-        from .tune import cli
-        return cli.main(rest)
-    print(f"unknown command {cmd!r}\n\n{USAGE}", file=sys.stderr)
-    return 2
+        from .benchmarks import run
+        return run.main(rest)
+    from .tune import cli
+    return cli.main(rest)
 
 
 if __name__ == "__main__":

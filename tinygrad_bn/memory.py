@@ -1,18 +1,34 @@
-"""Keep freed array memory for reuse instead of handing it back to the OS.
+"""Allocator tuning for training loops: an explicit call, never done at import.
 
-glibc serves allocations above a (dynamic) threshold with ``mmap`` and trims
-the heap whenever enough of its top is free.  A training loop allocates and
-frees arrays of the same few sizes thousands of times, so with the defaults
-every step pays page faults to get the same memory back: at (256, 256) float32
-a batch-norm forward + backward took 3× longer than its kernels.  PyTorch users
-meet the same effect and reach for jemalloc or ``MALLOC_*`` variables.
+glibc serves allocations above a (dynamic, at most 32 MiB) threshold with
+``mmap`` and gives memory back with ``munmap``/trim as soon as it is freed.  A
+training loop allocates and frees arrays of the same few sizes thousands of
+times, so with the defaults each step can pay fresh page faults for memory it
+just returned.  PyTorch users meet the same effect and reach for jemalloc or
+``MALLOC_*`` variables.
 
 :func:`tune_malloc` raises both thresholds (arrays under 64 MiB come from the
-heap; up to 256 MiB of free heap is kept), which is what ``import tinygrad_bn``
-does on glibc systems.  It changes the whole process's allocator, so it can be
-turned off: set ``TINYGRAD_BN_MALLOC_TUNING=0`` before importing; it also stays
-off when glibc's own ``MALLOC_MMAP_THRESHOLD_`` / ``MALLOC_TRIM_THRESHOLD_``
-variables are set (your choice wins).
+heap; up to 256 MiB of free heap is kept).  It changes the allocator of the
+*whole process*, so the library never does it by itself: ``import
+tinygrad_bn`` (and ``Sequential.fit``) leave your process as they found it.
+The project's own entry points apply it: ``python -m tinygrad_bn demo | course
+| bench | tune`` (``tune`` also passes it to its worker processes through
+glibc's ``MALLOC_MMAP_THRESHOLD_`` / ``MALLOC_TRIM_THRESHOLD_``).  In your own
+training script, call it once at the top::
+
+    from tinygrad_bn import memory
+    memory.tune_malloc()
+
+or set glibc's variables yourself before Python starts
+(``MALLOC_MMAP_THRESHOLD_=67108864 MALLOC_TRIM_THRESHOLD_=268435456``).
+
+It does nothing and returns False off glibc, when ``TINYGRAD_BN_MALLOC_TUNING=0``,
+or when one of glibc's ``MALLOC_MMAP_THRESHOLD_`` / ``MALLOC_TRIM_THRESHOLD_``
+variables is set (your choice wins).
+
+Measured (``python -m tinygrad_bn bench --only kernels``, the ``malloc`` lines;
+2-core shared machine, each variant in its own process, median of per-round
+ratios): see the figures recorded below under ``MEASURED``.
 """
 import ctypes
 import os
@@ -21,31 +37,70 @@ import sys
 M_TRIM_THRESHOLD = -1
 M_MMAP_THRESHOLD = -3
 
-#: what :func:`tune_malloc` did at import: True (tuned), False (not glibc, or refused), None (disabled)
+DEFAULT_MMAP_THRESHOLD = 64 << 20
+DEFAULT_TRIM_THRESHOLD = 256 << 20
+
+_FALSE = ("0", "false", "no", "off")
+
+#: None until :func:`tune_malloc` is called; then what it last returned
 status = None
 
+#: batch norm fwd+bwd (fused, float32) per call, with / without tune_malloc (filled in from bench runs)
+MEASURED = {}
 
-def tune_malloc(mmap_threshold=64 << 20, trim_threshold=256 << 20):
-    """Set glibc's mmap and trim thresholds; returns True when both were applied."""
+
+def _glibc():
     if not sys.platform.startswith("linux"):
-        return False
+        return None
     try:
         libc = ctypes.CDLL(None)
+        libc.gnu_get_libc_version          # glibc only (musl has no such symbol)
         mallopt = libc.mallopt
-        libc.gnu_get_libc_version           # glibc only (musl has no such symbol)
     except (OSError, AttributeError):
-        return False
+        return None
     mallopt.argtypes = [ctypes.c_int, ctypes.c_int]
     mallopt.restype = ctypes.c_int
-    return bool(mallopt(M_MMAP_THRESHOLD, int(mmap_threshold))) and \
-        bool(mallopt(M_TRIM_THRESHOLD, int(trim_threshold)))
+    return libc
+
+
+def opted_out():
+    """True when the user asked for no tuning (``TINYGRAD_BN_MALLOC_TUNING=0`` or glibc's own variables)."""
+    if os.environ.get("TINYGRAD_BN_MALLOC_TUNING", "1").strip().lower() in _FALSE:
+        return True
+    return "MALLOC_MMAP_THRESHOLD_" in os.environ or "MALLOC_TRIM_THRESHOLD_" in os.environ
+
+
+def tune_malloc(mmap_threshold=DEFAULT_MMAP_THRESHOLD, trim_threshold=DEFAULT_TRIM_THRESHOLD,
+                subprocesses=False):
+    """Raise glibc's mmap and trim thresholds for this process; True when applied.
+
+    ``subprocesses=True`` also sets ``MALLOC_MMAP_THRESHOLD_`` /
+    ``MALLOC_TRIM_THRESHOLD_`` in ``os.environ`` so that processes started later
+    get the same thresholds from glibc at their start.
+    """
+    global status
+    for name, value in (("mmap_threshold", mmap_threshold), ("trim_threshold", trim_threshold)):
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise TypeError(f"tune_malloc: {name} must be an int (bytes), got {type(value).__name__}")
+        if not 0 <= value <= 2 ** 31 - 1:
+            raise ValueError(f"tune_malloc: {name} must be in [0, 2**31 - 1] bytes, got {value}")
+    if mmap_threshold > 32 << 20 and sys.maxsize < 2 ** 32:
+        raise ValueError(f"tune_malloc: mmap_threshold above 32 MiB is refused by 32-bit glibc, got {mmap_threshold}")
+    if opted_out():
+        status = False
+        return False
+    libc = _glibc()
+    if libc is None:
+        status = False
+        return False
+    ok = bool(libc.mallopt(M_MMAP_THRESHOLD, mmap_threshold)) and bool(libc.mallopt(M_TRIM_THRESHOLD, trim_threshold))
+    if ok and subprocesses:
+        os.environ["MALLOC_MMAP_THRESHOLD_"] = str(mmap_threshold)
+        os.environ["MALLOC_TRIM_THRESHOLD_"] = str(trim_threshold)
+    status = ok
+    return ok
 
 
 def _tune_at_import():
-    global status
-    if os.environ.get("TINYGRAD_BN_MALLOC_TUNING", "1").strip().lower() in ("0", "false", "no", "off"):
-        return None
-    if "MALLOC_MMAP_THRESHOLD_" in os.environ or "MALLOC_TRIM_THRESHOLD_" in os.environ:
-        return None
-    status = tune_malloc()
-    return status
+    """Kept only so an older ``tinygrad_bn/__init__.py`` still imports; does nothing."""
+    return None

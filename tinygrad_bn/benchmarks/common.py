@@ -68,6 +68,9 @@ def importable(module):
 
 
 def torch_available():
+    """PyTorch is a contender when importable, unless ``TINYGRAD_BN_BENCH_NO_TORCH=1`` (``--no-torch``)."""
+    if os.environ.get("TINYGRAD_BN_BENCH_NO_TORCH", "").strip().lower() not in ("", "0", "false", "no", "off"):
+        return False
     return importable("torch")
 
 

@@ -11,6 +11,8 @@ Contenders, each in its own process:
 - ``torch``: PyTorch eager, the same layers and settings (when importable)
 - ``tape+torch``: ours (tape loop) in a process where torch is imported and has run
   a matmul (its thread pool is up); target: within 1.2x of ``tape``
+- ``tape, glibc malloc``: the tape loop without :func:`tinygrad_bn.memory.tune_malloc`
+  (every other worker applies it, as ``python -m tinygrad_bn bench`` does)
 - ``sgemm`` (batch 4096): only the step's matmuls (forward, and backward dW and dX;
   no dX for the first layer), ``np.matmul`` float32 into preallocated outputs: the
   GEMM bound.  Printed as GFLOP/s and ours/bound.
@@ -233,7 +235,9 @@ def contenders(batch, torch=None, bound=False):
          "train_on_batch": Contender(f"{mod}:ours_train_on_batch", batch=batch),
          "numpy": Contender(f"{mod}:numpy_step", batch=batch),
          "torch": Contender(f"{mod}:torch_step", batch=batch) if torch else None,
-         "tape+torch": Contender(f"{mod}:ours_tape", prelude=prelude_torch(), batch=batch) if torch else None}
+         "tape+torch": Contender(f"{mod}:ours_tape", prelude=prelude_torch(), batch=batch) if torch else None,
+         "tape, glibc malloc": Contender(f"{mod}:ours_tape", batch=batch, malloc=False,
+                                         env={"TINYGRAD_BN_MALLOC_TUNING": "0"})}
     if bound:
         c["sgemm"] = Contender(f"{mod}:sgemm", batch=batch)
     return c
@@ -249,6 +253,9 @@ def run_case(batch, rounds=5, quick=False, torch=None):
     if "tape+torch" in res:
         lines.append(report(f"{name}: tape loop, torch in-process", res, "tape+torch",
                             {"separate": "tape"}, "target <= 1.20"))
+    if "tape, glibc malloc" in res:
+        lines.append(report(f"{name}: tape loop, no tune_malloc", res, "tape, glibc malloc",
+                            {"tuned": "tape"}, "what a script gets without memory.tune_malloc()"))
     if "sgemm" in res:
         flops = res.info("sgemm")["flops"]
         rate = flops / res.time("sgemm")
