@@ -1,4 +1,19 @@
-"""Keras-style losses: ``loss(y_true, y_pred) -> scalar Tensor``.
+"""Keras-style losses, as ``tf.keras.losses``.
+
+Functions (``categorical_crossentropy``, ``sparse_categorical_crossentropy``,
+``binary_crossentropy``, ``mean_squared_error``/``mse``,
+``mean_absolute_error``/``mae``, ``huber``, ``kl_divergence`` ...) return one
+loss per sample (the last axis is reduced, as Keras's functions do: shape
+``(N,)`` for ``(N, C)`` inputs).  Classes take ``reduction`` and are called as
+``loss(y_true, y_pred, sample_weight=None)``:
+
+* ``'sum_over_batch_size'`` (default; ``'mean'`` is the same): ``sum(w * l) / n``
+  with ``n`` the number of per-sample losses (not the sum of the weights);
+* ``'mean_with_sample_weight'``: ``sum(w * l) / sum(w)``;
+* ``'sum'``: ``sum(w * l)``;  ``'none'`` or ``None``: the weighted per-sample losses.
+
+``sample_weight`` of shape ``(N,)`` (or ``(N, 1)``, or matching the losses)
+multiplies the per-sample losses, as Keras.  An empty batch reduces to 0.
 
 * ``from_logits=True`` (recommended for classification): the model's last
   layer is linear and the loss applies softmax/sigmoid itself, stably.  The
@@ -8,37 +23,284 @@
   clipped to ``[1e-7, 1 - 1e-7]`` before the log, so a saturated softmax
   gives a large but finite loss, never NaN.
 
-``reduction``: ``'sum_over_batch_size'`` (default, alias ``'mean'``): the
-mean over examples; ``'sum'``; ``'none'``: one loss per example.
-
-Each loss also has ``prepare_targets(y, output_shape, where)``, used by
-``Sequential.fit``/``evaluate`` to validate and convert the labels once, before
-any training step (labels out of range, wrong shapes, NaN targets).
+Each loss class also has ``prepare_targets(y, output_shape, where)``, used by
+``fit``/``evaluate`` to validate and convert the labels once, before any
+training step (labels out of range, wrong shapes, NaN targets).
 """
+import math
+
 import numpy as np
 
 from .. import ops as _ops
 from ..ops.registry import op as _op
 from ..tensor import Tensor, wrap
 
-__all__ = ["Loss", "SparseCategoricalCrossentropy", "CategoricalCrossentropy", "BinaryCrossentropy",
-           "MeanSquaredError", "MeanAbsoluteError", "get", "serialize", "deserialize"]
+__all__ = ["Loss", "LossFunctionWrapper", "SparseCategoricalCrossentropy", "CategoricalCrossentropy",
+           "BinaryCrossentropy", "MeanSquaredError", "MeanAbsoluteError", "Huber", "KLDivergence",
+           "categorical_crossentropy", "sparse_categorical_crossentropy", "binary_crossentropy",
+           "mean_squared_error", "mean_absolute_error", "mse", "mae", "MSE", "MAE", "huber",
+           "kl_divergence", "kld", "KLD", "get", "serialize", "deserialize"]
 
 EPSILON = 1e-7  # Keras' backend epsilon, used for clipping probabilities
 
-_REDUCTIONS = ("sum_over_batch_size", "mean", "sum", "none")
+_REDUCTIONS = ("sum_over_batch_size", "mean", "mean_with_sample_weight", "sum", "none", None)
 
 
 def _arr(x):
     return x.data if isinstance(x, Tensor) else np.asarray(x)
 
 
-def _reduce(per_example, reduction):
-    if reduction in ("sum_over_batch_size", "mean"):
-        return _ops.mean(per_example)
-    if reduction == "sum":
-        return _ops.sum(per_example)
-    return per_example
+def _pred(fn, y_pred):
+    """``y_pred`` as a float Tensor (arrays are wrapped; integer predictions become float32)."""
+    if isinstance(y_pred, Tensor):
+        if y_pred.data.dtype.kind != "f":
+            raise TypeError(f"{fn}: y_pred must be floating point, got dtype {y_pred.data.dtype}")
+        return y_pred
+    arr = np.asarray(y_pred)
+    if arr.dtype.kind not in "biuf":
+        raise TypeError(f"{fn}: y_pred must be numeric, got dtype {arr.dtype}")
+    if arr.dtype.kind != "f":
+        arr = arr.astype(np.float32)
+    return wrap(arr)
+
+
+def _true(fn, y_true, dtype):
+    """``y_true`` as a constant array in the predictions' dtype."""
+    t = _arr(y_true)
+    if t.dtype.kind not in "biuf":
+        raise TypeError(f"{fn}: y_true must be numeric, got dtype {t.dtype}")
+    return t.astype(dtype, copy=False)
+
+
+def _same_shape(fn, t, p):
+    """Keras's squeeze-or-expand of a trailing size-1 axis, then the shapes must match."""
+    if t.shape != p.shape:
+        if t.ndim == p.ndim - 1 and p.shape[-1:] == (1,) and t.shape == p.shape[:-1]:
+            t = t[..., None]
+        elif t.ndim == p.ndim + 1 and t.shape[-1:] == (1,) and t.shape[:-1] == p.shape:
+            t = t[..., 0]
+    if t.shape != p.shape:
+        raise ValueError(f"{fn}: y_true has shape {t.shape} but y_pred has shape {p.shape}; "
+                         "they must match")
+    return t
+
+
+def _axis(fn, axis, ndim):
+    if isinstance(axis, (bool, np.bool_)) or not isinstance(axis, (int, np.integer)):
+        raise TypeError(f"{fn}: axis must be an integer, got {axis!r}")
+    if ndim == 0:
+        raise ValueError(f"{fn}: y_pred must have at least one axis, got a scalar")
+    if not -ndim <= int(axis) < ndim:
+        raise ValueError(f"{fn}: axis {axis} is out of range for y_pred with {ndim} dimensions")
+    return int(axis) % ndim
+
+
+def _move_last(x, axis, ndim):
+    if axis == ndim - 1:
+        return x
+    perm = [i for i in range(ndim) if i != axis] + [axis]
+    return _ops.transpose(x, tuple(perm)) if isinstance(x, Tensor) else np.transpose(x, perm)
+
+
+def _smoothing(fn, label_smoothing):
+    if isinstance(label_smoothing, (bool, np.bool_)) or not isinstance(
+            label_smoothing, (int, float, np.integer, np.floating)):
+        raise TypeError(f"{fn}: label_smoothing must be a number in [0, 1], got {label_smoothing!r}")
+    ls = float(label_smoothing)
+    if not 0.0 <= ls <= 1.0:
+        raise ValueError(f"{fn}: label_smoothing must be in [0, 1], got {label_smoothing!r}")
+    return ls
+
+
+def _bool(fn, arg, value):
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{fn}: {arg} must be True or False, got {value!r}")
+    return bool(value)
+
+
+def _clip_const(x, lo, hi):
+    """``clip(x, lo, hi)`` on the tape: gradient 1 inside ``[lo, hi]``, 0 where clipped."""
+    xd = x.data
+    dt = xd.dtype
+    clipped = np.clip(xd, lo, hi)
+    inside = (xd >= lo) & (xd <= hi)
+    if inside.all():
+        return x
+    return _ops.where(inside, x, clipped.astype(dt, copy=False))
+
+
+# ---------------------------------------------------------------------------
+# Loss functions: one loss per sample
+# ---------------------------------------------------------------------------
+
+def categorical_crossentropy(y_true, y_pred, from_logits=False, label_smoothing=0.0, axis=-1):
+    """Cross-entropy between one-hot / probability targets and predictions, per sample.
+
+    ``label_smoothing``: targets become ``t * (1 - ls) + ls / C`` (Keras).
+    ``from_logits=True``: ``y_pred`` are logits (stable log-softmax; the fused
+    kernel for 2-D inputs along the last axis).
+    """
+    fn = "categorical_crossentropy"
+    from_logits = _bool(fn, "from_logits", from_logits)
+    ls = _smoothing(fn, label_smoothing)
+    p = _pred(fn, y_pred)
+    t = _true(fn, y_true, p.data.dtype)
+    if t.shape != p.shape:
+        raise ValueError(f"{fn}: y_true has shape {t.shape} but y_pred has shape {p.shape}; "
+                         "one-hot targets must match the predictions (for integer labels use "
+                         "sparse_categorical_crossentropy)")
+    ndim = p.ndim
+    ax = _axis(fn, axis, ndim)
+    c = p.shape[ax]
+    if ls:
+        t = t * (1.0 - ls) + ls / c
+    if from_logits:
+        if ndim == 2 and ax == 1 and c >= 1:
+            from .functional import softmax_cross_entropy
+            return softmax_cross_entropy(p, np.ascontiguousarray(t), reduction="none")
+        return _ops.negative(_ops.sum(_ops.multiply(t, _ops.log_softmax(p, axis=ax)), axis=ax))
+    return prob_cross_entropy(_move_last(p, ax, ndim), np.ascontiguousarray(_move_last(t, ax, ndim)))
+
+
+def _int_labels(fn, y_true, p_shape, ax):
+    labels = _arr(y_true)
+    want = p_shape[:ax] + p_shape[ax + 1:]
+    if labels.shape != want and labels.shape == want + (1,):
+        labels = labels[..., 0]
+    if labels.shape != want:
+        raise ValueError(f"{fn}: y_true has shape {labels.shape} but y_pred has shape {p_shape}; integer "
+                         f"labels need shape {want} (one per sample; for one-hot targets use "
+                         "categorical_crossentropy)")
+    if labels.dtype.kind == "f":
+        if not np.all(np.isfinite(labels)) or np.any(labels != np.round(labels)):
+            raise ValueError(f"{fn}: y_true must hold integer class labels, got non-integer values")
+    elif labels.dtype.kind not in "iub":
+        raise TypeError(f"{fn}: y_true must hold integer class labels, got dtype {labels.dtype}")
+    c = p_shape[ax]
+    if labels.dtype.kind == "u" and labels.size and labels.max() > np.iinfo(np.int64).max:
+        raise ValueError(f"{fn}: label {int(labels.max())} is out of range [0, {c})")
+    labels = labels.astype(np.int64)
+    if labels.size:
+        bad = (labels < 0) | (labels >= c)
+        if bad.any():
+            i = int(np.argmax(bad.reshape(-1)))
+            raise ValueError(f"{fn}: label {int(labels.reshape(-1)[i])} (at flat index {i}) is out of range "
+                             f"[0, {c}) for y_pred with {c} classes (shape {p_shape})")
+    return labels
+
+
+def sparse_categorical_crossentropy(y_true, y_pred, from_logits=False, ignore_class=None, axis=-1):
+    """Cross-entropy with integer class labels (shape ``(N,)`` or ``(N, 1)``), per sample.
+
+    Labels must be in ``[0, C)``; ``ignore_class`` (Keras) gives 0 loss where the label
+    equals it.
+    """
+    fn = "sparse_categorical_crossentropy"
+    from_logits = _bool(fn, "from_logits", from_logits)
+    p = _pred(fn, y_pred)
+    ndim = p.ndim
+    ax = _axis(fn, axis, ndim)
+    keep = None
+    if ignore_class is not None:
+        if isinstance(ignore_class, (bool, np.bool_)) or not isinstance(ignore_class, (int, np.integer)):
+            raise TypeError(f"{fn}: ignore_class must be an integer or None, got {ignore_class!r}")
+        raw = np.asarray(_arr(y_true))
+        want = p.shape[:ax] + p.shape[ax + 1:]
+        if raw.shape == want + (1,):
+            raw = raw[..., 0]
+        keep = raw != ignore_class
+        y_true = np.where(keep, raw, 0)
+    labels = _int_labels(fn, y_true, p.shape, ax)
+    c = p.shape[ax]
+    pl = _move_last(p, ax, ndim)
+    lead = pl.shape[:-1]
+    flat = pl if ndim == 2 else _ops.reshape(pl, (-1, c))
+    lab = labels.reshape(-1)
+    if from_logits:
+        from .functional import softmax_cross_entropy
+        out = softmax_cross_entropy(flat, lab, reduction="none")
+    else:
+        t = np.zeros(flat.shape, dtype=p.data.dtype)
+        t[np.arange(len(lab)), lab] = 1
+        out = prob_cross_entropy(flat, t)
+    if ndim != 2:
+        out = _ops.reshape(out, lead)
+    if keep is not None:
+        out = _ops.multiply(out, keep.astype(p.data.dtype))
+    return out
+
+
+def binary_crossentropy(y_true, y_pred, from_logits=False, label_smoothing=0.0, axis=-1):
+    """Binary cross-entropy averaged over ``axis`` (the last), per sample.
+
+    ``label_smoothing``: targets become ``t * (1 - ls) + 0.5 * ls`` (Keras).
+    ``from_logits=True`` uses the stable ``max(x,0) - x*z + log1p(exp(-|x|))``.
+    """
+    fn = "binary_crossentropy"
+    from_logits = _bool(fn, "from_logits", from_logits)
+    ls = _smoothing(fn, label_smoothing)
+    p = _pred(fn, y_pred)
+    z = _same_shape(fn, _true(fn, y_true, p.data.dtype), p.data)
+    ax = _axis(fn, axis, p.ndim)
+    if ls:
+        z = z * (1.0 - ls) + 0.5 * ls
+    elem = sigmoid_bce(p, z) if from_logits else prob_bce(p, z)
+    return _ops.mean(elem, axis=ax)
+
+
+def mean_squared_error(y_true, y_pred):
+    """``mean((y_true - y_pred)**2)`` over the last axis, per sample."""
+    fn = "mean_squared_error"
+    p = _pred(fn, y_pred)
+    t = _same_shape(fn, _true(fn, y_true, p.data.dtype), p.data)
+    _axis(fn, -1, p.ndim)
+    d = _ops.subtract(p, t)
+    return _ops.mean(_ops.multiply(d, d), axis=-1)
+
+
+def mean_absolute_error(y_true, y_pred):
+    """``mean(|y_true - y_pred|)`` over the last axis, per sample."""
+    fn = "mean_absolute_error"
+    p = _pred(fn, y_pred)
+    t = _same_shape(fn, _true(fn, y_true, p.data.dtype), p.data)
+    _axis(fn, -1, p.ndim)
+    return _ops.mean(_ops.abs(_ops.subtract(p, t)), axis=-1)
+
+
+def huber(y_true, y_pred, delta=1.0):
+    """Huber loss over the last axis, per sample: ``0.5 * e**2`` where ``|e| <= delta``,
+    else ``delta * |e| - 0.5 * delta**2`` (``e = y_pred - y_true``)."""
+    fn = "huber"
+    if isinstance(delta, (bool, np.bool_)) or not isinstance(delta, (int, float, np.integer, np.floating)):
+        raise TypeError(f"{fn}: delta must be a positive number, got {delta!r}")
+    delta = float(delta)
+    if not (math.isfinite(delta) and delta > 0):
+        raise ValueError(f"{fn}: delta must be a positive finite number, got {delta!r}")
+    p = _pred(fn, y_pred)
+    t = _same_shape(fn, _true(fn, y_true, p.data.dtype), p.data)
+    _axis(fn, -1, p.ndim)
+    e = _ops.subtract(p, t)
+    a = _ops.abs(e)
+    quad = _ops.multiply(_ops.multiply(e, e), 0.5)
+    lin = _ops.subtract(_ops.multiply(a, delta), 0.5 * delta * delta)
+    return _ops.mean(_ops.where(a.data <= delta, quad, lin), axis=-1)
+
+
+def kl_divergence(y_true, y_pred):
+    """Kullback-Leibler divergence ``sum(t * log(t / p))`` over the last axis, per sample,
+    with both clipped to ``[1e-7, 1]`` as Keras."""
+    fn = "kl_divergence"
+    p = _pred(fn, y_pred)
+    t = _same_shape(fn, _true(fn, y_true, p.data.dtype), p.data)
+    _axis(fn, -1, p.ndim)
+    t = np.clip(t, EPSILON, 1.0)
+    pc = _clip_const(p, EPSILON, 1.0)
+    return _ops.sum(_ops.multiply(t, _ops.subtract(np.log(t), _ops.log(pc))), axis=-1)
+
+
+mse = MSE = mean_squared_error
+mae = MAE = mean_absolute_error
+kld = KLD = kullback_leibler_divergence = kl_divergence
 
 
 # ---------------------------------------------------------------------------
@@ -100,20 +362,87 @@ class prob_bce:
 
 
 # ---------------------------------------------------------------------------
+# Reduction and sample weights (Keras's rules)
+# ---------------------------------------------------------------------------
+
+def _check_reduction(who, reduction):
+    if reduction not in _REDUCTIONS:
+        raise ValueError(f"{who}: reduction must be one of {list(_REDUCTIONS)}, got {reduction!r}")
+    return "none" if reduction is None else reduction
+
+
+def _weights(who, sample_weight, losses):
+    """``sample_weight`` as an array broadcastable to the per-sample ``losses`` (Keras's
+    squeeze-or-expand of a trailing axis)."""
+    w = _arr(sample_weight)
+    if w.dtype.kind not in "biuf":
+        raise TypeError(f"{who}: sample_weight must be numeric, got dtype {w.dtype}")
+    w = w.astype(losses.data.dtype, copy=False)
+    ls = losses.shape
+    if w.ndim == len(ls) + 1 and w.shape[-1] == 1:
+        w = w[..., 0]
+    elif w.ndim == len(ls) - 1 and w.ndim > 0:
+        w = w[..., None]
+    try:
+        np.broadcast_shapes(w.shape, ls)
+    except ValueError:
+        raise ValueError(f"{who}: sample_weight of shape {_arr(sample_weight).shape} does not match the "
+                         f"per-sample losses of shape {ls}") from None
+    if np.broadcast_shapes(w.shape, ls) != tuple(ls):
+        raise ValueError(f"{who}: sample_weight of shape {_arr(sample_weight).shape} would broadcast the "
+                         f"per-sample losses of shape {ls}")
+    return w
+
+
+def _reduce(values, reduction, weights=None):
+    if reduction == "none":
+        return values
+    total = _ops.sum(values)
+    if reduction == "sum":
+        return total
+    if reduction == "mean_with_sample_weight" and weights is not None:
+        divisor = float(np.sum(np.broadcast_to(weights, values.shape)))
+    else:
+        divisor = float(values.data.size)
+    if divisor == 0:           # an empty batch (or all-zero weights): divide_no_nan, as Keras
+        return _ops.multiply(total, 0.0)
+    return _ops.divide(total, divisor)
+
+
+# ---------------------------------------------------------------------------
 # Loss classes
 # ---------------------------------------------------------------------------
 
 class Loss:
-    """Base class: ``__call__(y_true, y_pred)`` returns the reduced loss as a Tensor."""
+    """Base class: ``__call__(y_true, y_pred, sample_weight=None)`` returns the reduced loss
+    (a Tensor).  Subclasses implement ``call(y_true, y_pred)`` returning per-sample losses."""
 
-    def __init__(self, reduction="sum_over_batch_size", name=None):
-        if reduction not in _REDUCTIONS:
-            raise ValueError(f"{type(self).__name__}: reduction must be one of {_REDUCTIONS}, got {reduction!r}")
-        self.reduction = reduction
+    def __init__(self, reduction="sum_over_batch_size", name=None, dtype=None):
+        self.reduction = _check_reduction(type(self).__name__, reduction)
+        if name is not None and not isinstance(name, str):
+            raise TypeError(f"{type(self).__name__}: name must be a string, got {name!r}")
         self.name = name or _snake(type(self).__name__)
+        if dtype is not None and np.dtype(dtype).kind != "f":
+            raise ValueError(f"{type(self).__name__}: dtype must be a float dtype, got {dtype!r}")
+        self.dtype = None if dtype is None else np.dtype(dtype).name
 
-    def __call__(self, y_true, y_pred):
-        return self.call(y_true, y_pred)
+    def __call__(self, y_true, y_pred, sample_weight=None):
+        if self.dtype is not None:
+            if isinstance(y_pred, Tensor):
+                if y_pred.data.dtype != np.dtype(self.dtype):
+                    y_pred = _ops.multiply(y_pred, np.ones((), self.dtype))
+            else:
+                y_pred = np.asarray(y_pred, dtype=self.dtype)
+        values = self.call(y_true, y_pred)
+        if not isinstance(values, Tensor):
+            values = wrap(np.asarray(values))
+        w = None
+        if sample_weight is not None:
+            w = _weights(type(self).__name__, sample_weight, values)
+            values = _ops.multiply(values, w)
+        if values.ndim == 0:
+            return values
+        return _reduce(values, self.reduction, w)
 
     def call(self, y_true, y_pred):
         raise NotImplementedError
@@ -129,7 +458,10 @@ class Loss:
         return y
 
     def get_config(self):
-        return {"reduction": self.reduction, "name": self.name}
+        cfg = {"reduction": self.reduction, "name": self.name}
+        if self.dtype is not None:
+            cfg["dtype"] = self.dtype
+        return cfg
 
     @classmethod
     def from_config(cls, config):
@@ -160,6 +492,21 @@ def _float_targets(y, where, loss):
     return y
 
 
+class LossFunctionWrapper(Loss):
+    """A loss class around a per-sample function ``fn(y_true, y_pred, **kwargs)``."""
+
+    def __init__(self, fn, reduction="sum_over_batch_size", name=None, dtype=None, **kwargs):
+        super().__init__(reduction, name or getattr(fn, "__name__", None), dtype)
+        self.fn = fn
+        self._fn_kwargs = kwargs
+
+    def call(self, y_true, y_pred):
+        return self.fn(y_true, y_pred, **self._fn_kwargs)
+
+    def get_config(self):
+        return {**super().get_config(), **self._fn_kwargs}
+
+
 class SparseCategoricalCrossentropy(Loss):
     """Cross-entropy with integer class labels (shape (N,) or (N, 1)).
 
@@ -167,32 +514,31 @@ class SparseCategoricalCrossentropy(Loss):
     kernel, stable).  ``from_logits=False``: probabilities, clipped like Keras.
     """
 
-    def __init__(self, from_logits=False, reduction="sum_over_batch_size", name=None, ignore_class=None):
-        super().__init__(reduction, name)
-        if ignore_class is not None:
-            raise NotImplementedError("SparseCategoricalCrossentropy: ignore_class is not supported")
-        self.from_logits = bool(from_logits)
+    def __init__(self, from_logits=False, ignore_class=None, reduction="sum_over_batch_size", name=None,
+                 dtype=None, axis=-1):
+        super().__init__(reduction, name, dtype)
+        self.from_logits = _bool(type(self).__name__, "from_logits", from_logits)
+        if ignore_class is not None and (isinstance(ignore_class, (bool, np.bool_))
+                                         or not isinstance(ignore_class, (int, np.integer))):
+            raise TypeError(f"SparseCategoricalCrossentropy: ignore_class must be an integer or None, "
+                            f"got {ignore_class!r}")
+        self.ignore_class = ignore_class
+        self.axis = axis
+
+    def __call__(self, y_true, y_pred, sample_weight=None):
+        # the common case as one fused op: logits (N, C), mean over the batch, no weights
+        if (sample_weight is None and self.from_logits and self.reduction in ("sum_over_batch_size", "mean")
+                and self.ignore_class is None and self.axis in (-1, 1) and self.dtype is None):
+            p = _arr(y_pred)
+            if p.ndim == 2 and p.dtype.kind == "f" and p.shape[0] > 0:
+                from .functional import softmax_cross_entropy
+                labels = _int_labels("SparseCategoricalCrossentropy", y_true, p.shape, 1)
+                return softmax_cross_entropy(y_pred, labels, reduction="mean")
+        return super().__call__(y_true, y_pred, sample_weight)
 
     def call(self, y_true, y_pred):
-        labels = _arr(y_true)
-        if labels.ndim == 2 and labels.shape[1] == 1:
-            labels = labels[:, 0]
-        if labels.dtype.kind not in "iu":
-            labels = labels.astype(np.int64)
-        if self.from_logits:
-            from .functional import softmax_cross_entropy
-            red = "mean" if self.reduction == "sum_over_batch_size" else self.reduction
-            return softmax_cross_entropy(y_pred, labels, reduction=red)
-        p = _arr(y_pred)
-        if p.ndim != 2:
-            raise ValueError(f"SparseCategoricalCrossentropy: predictions must have shape (N, C), got {p.shape}")
-        c = p.shape[1]
-        if labels.size and (labels.min() < 0 or labels.max() >= c):
-            raise ValueError(f"SparseCategoricalCrossentropy: labels must be in [0, {c}), "
-                             f"got values from {labels.min()} to {labels.max()}")
-        t = np.zeros(p.shape, dtype=p.dtype)
-        t[np.arange(len(labels)), labels] = 1
-        return _reduce(prob_cross_entropy(y_pred, t), self.reduction)
+        return sparse_categorical_crossentropy(y_true, y_pred, from_logits=self.from_logits,
+                                               ignore_class=self.ignore_class, axis=self.axis)
 
     def prepare_targets(self, y, output_shape, where="y"):
         y = np.asarray(_arr(y))
@@ -212,12 +558,16 @@ class SparseCategoricalCrossentropy(Loss):
         elif y.dtype.kind not in "iub":
             raise TypeError(f"SparseCategoricalCrossentropy: {where} must be integer class labels, "
                             f"got dtype {y.dtype}")
+        if y.dtype.kind == "u" and y.size and y.max() > np.iinfo(np.int64).max:
+            raise ValueError(f"SparseCategoricalCrossentropy: label {int(y.max())} in {where} is out of range")
         y = y.astype(np.int64)
         c = output_shape[-1]
         if len(output_shape) != 2:
             raise ValueError(f"SparseCategoricalCrossentropy: the model output must have shape (N, classes), "
                              f"got {_shape_str(output_shape)}")
         bad = (y < 0) | (y >= c)
+        if self.ignore_class is not None:
+            bad &= y != self.ignore_class
         if np.any(bad):
             i = int(np.argmax(bad))
             raise ValueError(f"SparseCategoricalCrossentropy: label {int(y[i])} ({where}[{i}]) is out of range "
@@ -226,7 +576,8 @@ class SparseCategoricalCrossentropy(Loss):
         return y
 
     def get_config(self):
-        return {**super().get_config(), "from_logits": self.from_logits}
+        return {**super().get_config(), "from_logits": self.from_logits, "ignore_class": self.ignore_class,
+                "axis": self.axis}
 
 
 class CategoricalCrossentropy(Loss):
@@ -236,29 +587,16 @@ class CategoricalCrossentropy(Loss):
     ``t * (1 - ls) + ls / C`` (Keras).
     """
 
-    def __init__(self, from_logits=False, label_smoothing=0.0, reduction="sum_over_batch_size", name=None):
-        super().__init__(reduction, name)
-        self.from_logits = bool(from_logits)
-        self.label_smoothing = float(label_smoothing)
-        if not 0.0 <= self.label_smoothing <= 1.0:
-            raise ValueError(f"CategoricalCrossentropy: label_smoothing must be in [0, 1], got {label_smoothing}")
+    def __init__(self, from_logits=False, label_smoothing=0.0, axis=-1, reduction="sum_over_batch_size",
+                 name=None, dtype=None):
+        super().__init__(reduction, name, dtype)
+        self.from_logits = _bool(type(self).__name__, "from_logits", from_logits)
+        self.label_smoothing = _smoothing("CategoricalCrossentropy", label_smoothing)
+        self.axis = axis
 
     def call(self, y_true, y_pred):
-        t = _arr(y_true)
-        p = _arr(y_pred)
-        if t.dtype != p.dtype:
-            t = t.astype(p.dtype)
-        if self.from_logits:
-            from .functional import softmax_cross_entropy
-            red = "mean" if self.reduction == "sum_over_batch_size" else self.reduction
-            return softmax_cross_entropy(y_pred, t, reduction=red, label_smoothing=self.label_smoothing)
-        if t.shape != p.shape:
-            raise ValueError(f"CategoricalCrossentropy: targets of shape {t.shape} do not match "
-                             f"predictions of shape {p.shape}")
-        if self.label_smoothing:
-            c = t.shape[-1]
-            t = t * (1 - self.label_smoothing) + self.label_smoothing / c
-        return _reduce(prob_cross_entropy(y_pred, t), self.reduction)
+        return categorical_crossentropy(y_true, y_pred, from_logits=self.from_logits,
+                                        label_smoothing=self.label_smoothing, axis=self.axis)
 
     def prepare_targets(self, y, output_shape, where="y"):
         y = _float_targets(y, where, self)
@@ -270,72 +608,81 @@ class CategoricalCrossentropy(Loss):
 
     def get_config(self):
         return {**super().get_config(), "from_logits": self.from_logits,
-                "label_smoothing": self.label_smoothing}
+                "label_smoothing": self.label_smoothing, "axis": self.axis}
 
 
 class BinaryCrossentropy(Loss):
     """Binary cross-entropy, averaged over the last axis then reduced over examples.
 
     ``from_logits=True`` uses the stable ``max(x,0) - x*z + log1p(exp(-|x|))``.
+    Predictions of shape ``(N,)`` are one output per sample (as ``(N, 1)``).
     """
 
-    def __init__(self, from_logits=False, label_smoothing=0.0, reduction="sum_over_batch_size", name=None):
-        super().__init__(reduction, name)
-        self.from_logits = bool(from_logits)
-        self.label_smoothing = float(label_smoothing)
+    def __init__(self, from_logits=False, label_smoothing=0.0, axis=-1, reduction="sum_over_batch_size",
+                 name=None, dtype=None):
+        super().__init__(reduction, name, dtype)
+        self.from_logits = _bool(type(self).__name__, "from_logits", from_logits)
+        self.label_smoothing = _smoothing("BinaryCrossentropy", label_smoothing)
+        self.axis = axis
 
     def call(self, y_true, y_pred):
-        z = _arr(y_true)
-        p = _arr(y_pred)
-        if z.shape != p.shape:
-            if z.ndim == p.ndim - 1 and p.shape[-1] == 1:
-                z = z[..., None]
-            else:
-                raise ValueError(f"BinaryCrossentropy: targets of shape {z.shape} do not match "
-                                 f"predictions of shape {p.shape}")
-        z = z.astype(p.dtype, copy=False)
-        if self.label_smoothing:
-            z = z * (1 - self.label_smoothing) + 0.5 * self.label_smoothing
-        elem = sigmoid_bce(y_pred, z) if self.from_logits else prob_bce(y_pred, z)
-        per_example = _ops.mean(elem, axis=-1) if p.ndim > 1 else elem
-        return _reduce(per_example, self.reduction)
+        y_true, y_pred = _per_sample_1d(y_true, y_pred)
+        return binary_crossentropy(y_true, y_pred, from_logits=self.from_logits,
+                                   label_smoothing=self.label_smoothing, axis=self.axis)
 
     def get_config(self):
         return {**super().get_config(), "from_logits": self.from_logits,
-                "label_smoothing": self.label_smoothing}
+                "label_smoothing": self.label_smoothing, "axis": self.axis}
+
+
+def _per_sample_1d(y_true, y_pred):
+    """Predictions of shape (N,) as (N, 1), so each element is one sample's loss."""
+    p = _arr(y_pred)
+    if p.ndim == 1:
+        y_pred = _ops.reshape(y_pred, (-1, 1)) if isinstance(y_pred, Tensor) else p.reshape(-1, 1)
+        t = _arr(y_true)
+        if t.shape == p.shape:
+            y_true = t.reshape(-1, 1)
+    return y_true, y_pred
 
 
 class MeanSquaredError(Loss):
     """``mean((y_pred - y_true)**2)`` over the last axis, then reduced over examples."""
 
     def call(self, y_true, y_pred):
-        t = _arr(y_true)
-        p = _arr(y_pred)
-        if t.shape != p.shape:
-            if t.ndim == p.ndim - 1 and p.shape[-1] == 1:
-                t = t[..., None]
-            else:
-                raise ValueError(f"MeanSquaredError: targets of shape {t.shape} do not match "
-                                 f"predictions of shape {p.shape}")
-        d = _ops.subtract(y_pred, t.astype(p.dtype, copy=False))
-        sq = _ops.multiply(d, d)
-        if self.reduction in ("sum_over_batch_size", "mean") and p.ndim >= 1:
-            return _ops.mean(sq)  # the mean of per-example means equals the overall mean
-        per_example = _ops.mean(sq, axis=-1) if p.ndim > 1 else sq
-        return _reduce(per_example, self.reduction)
+        return mean_squared_error(*_per_sample_1d(y_true, y_pred))
 
 
 class MeanAbsoluteError(Loss):
     """``mean(|y_pred - y_true|)`` over the last axis, then reduced over examples."""
 
     def call(self, y_true, y_pred):
-        t = _arr(y_true)
-        p = _arr(y_pred)
-        if t.shape != p.shape and t.ndim == p.ndim - 1 and p.shape[-1] == 1:
-            t = t[..., None]
-        d = _ops.abs(_ops.subtract(y_pred, t.astype(p.dtype, copy=False)))
-        per_example = _ops.mean(d, axis=-1) if p.ndim > 1 else d
-        return _reduce(per_example, self.reduction)
+        return mean_absolute_error(*_per_sample_1d(y_true, y_pred))
+
+
+class Huber(Loss):
+    """Huber loss (``delta=1.0``): quadratic for errors up to ``delta``, linear beyond."""
+
+    def __init__(self, delta=1.0, reduction="sum_over_batch_size", name="huber_loss", dtype=None):
+        super().__init__(reduction, name, dtype)
+        huber(np.zeros((1, 1)), np.zeros((1, 1)), delta)   # validates delta
+        self.delta = float(delta)
+
+    def call(self, y_true, y_pred):
+        return huber(*_per_sample_1d(y_true, y_pred), delta=self.delta)
+
+    def get_config(self):
+        return {**super().get_config(), "delta": self.delta}
+
+
+class KLDivergence(Loss):
+    """Kullback-Leibler divergence ``sum(t * log(t / p))`` over the last axis."""
+
+    def __init__(self, reduction="sum_over_batch_size", name="kl_divergence", dtype=None):
+        super().__init__(reduction, name, dtype)
+
+    def call(self, y_true, y_pred):
+        return kl_divergence(y_true, y_pred)
 
 
 class _FunctionLoss(Loss):
@@ -349,22 +696,27 @@ class _FunctionLoss(Loss):
         out = self.fn(y_true, y_pred)
         if not isinstance(out, Tensor):
             out = wrap(np.asarray(out))
-        return out if out.ndim == 0 else _reduce(out, self.reduction)
+        return out
 
     def get_config(self):
         raise TypeError(f"the loss function {self.fn!r} cannot be saved; use a Loss subclass")
 
 
-MSE = mse = MeanSquaredError
-MAE = mae = MeanAbsoluteError
-
 _CLASSES = {c.__name__: c for c in (SparseCategoricalCrossentropy, CategoricalCrossentropy,
-                                    BinaryCrossentropy, MeanSquaredError, MeanAbsoluteError)}
+                                    BinaryCrossentropy, MeanSquaredError, MeanAbsoluteError, Huber,
+                                    KLDivergence)}
 _ALIASES = {"sparse_categorical_crossentropy": SparseCategoricalCrossentropy,
             "categorical_crossentropy": CategoricalCrossentropy,
             "binary_crossentropy": BinaryCrossentropy,
             "mean_squared_error": MeanSquaredError, "mse": MeanSquaredError,
-            "mean_absolute_error": MeanAbsoluteError, "mae": MeanAbsoluteError}
+            "mean_absolute_error": MeanAbsoluteError, "mae": MeanAbsoluteError,
+            "huber": Huber, "huber_loss": Huber,
+            "kl_divergence": KLDivergence, "kld": KLDivergence, "kullback_leibler_divergence": KLDivergence}
+# the per-sample functions, given to compile(loss=...), become their class (targets validated the same way)
+_FUNCTIONS = {sparse_categorical_crossentropy: SparseCategoricalCrossentropy,
+              categorical_crossentropy: CategoricalCrossentropy, binary_crossentropy: BinaryCrossentropy,
+              mean_squared_error: MeanSquaredError, mean_absolute_error: MeanAbsoluteError,
+              huber: Huber, kl_divergence: KLDivergence}
 
 
 def get(identifier):
@@ -382,7 +734,8 @@ def get(identifier):
     if isinstance(identifier, type) and issubclass(identifier, Loss):
         return identifier()
     if callable(identifier):
-        return _FunctionLoss(identifier)
+        cls = _FUNCTIONS.get(identifier)
+        return cls() if cls is not None else _FunctionLoss(identifier)
     raise TypeError(f"cannot interpret {identifier!r} as a loss")
 
 
@@ -391,6 +744,8 @@ def serialize(loss):
 
 
 def deserialize(config, custom_objects=None):
+    if isinstance(config, str):
+        return get(config)
     name = config["class_name"]
     cls = (custom_objects or {}).get(name) or _CLASSES.get(name)
     if cls is None:
