@@ -255,8 +255,13 @@ class Optimizer:
         if kind == _LR_NUMBER:
             return lr
         source = f"schedule {lr!r}" if kind == _LR_SCHEDULE else f"callable {getattr(lr, '__name__', lr)!r}"
-        value = lr(self.iterations) if kind in (_LR_SCHEDULE, _LR_STEP_CALLABLE) else lr()
         cls = type(self).__name__
+        try:
+            value = lr(self.iterations) if kind in (_LR_SCHEDULE, _LR_STEP_CALLABLE) else lr()
+        except Exception as exc:
+            exc.add_note(f"{cls}: raised by the learning rate ({source}) at step {self.iterations}; "
+                         "no variable was updated")
+            raise
         try:
             value = _real(cls, "learning_rate", value)
         except (TypeError, ValueError) as exc:

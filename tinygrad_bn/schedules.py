@@ -84,7 +84,7 @@ def _name(cls, value):
 
 
 def _step(cls, step):
-    if isinstance(step, (bool, np.bool_)):
+    if isinstance(step, (bool, np.bool_, str, bytes)):
         raise TypeError(f"{cls}: the step must be a number, got {step!r}")
     try:
         step = float(step)
