@@ -117,22 +117,9 @@ def test_errors_name_kernel_shapes_dtypes():
         K.sgd_update(p, p.copy(), None, 0.1, 0.9, False)
     with pytest.raises(TypeError, match="grad must be floating point"):
         K.sgd_update(p, np.zeros(3, np.int64), None, 0.1, 0.0, False)
-    with pytest.raises(ValueError, match="distinct"):
+    with pytest.raises(ValueError, match="v shares memory with m"):
         m = np.zeros(3, np.float32)
         K.adam_update(p, p.copy(), m, m, None, 0.1, 0.9, 0.99, 1e-7)
-
-
-def test_scalar_call_overhead_is_small():
-    import time
-    p = np.zeros((), np.float32)
-    g = np.ones((), np.float32)
-    m, v = p.copy(), p.copy()
-    K.adam_update(p, g, m, v, None, 0.1, 0.9, 0.999, 1e-7)
-    t0 = time.perf_counter()
-    for _ in range(2000):
-        K.adam_update(p, g, m, v, None, 0.1, 0.9, 0.999, 1e-7)
-    per_call = (time.perf_counter() - t0) / 2000
-    assert per_call < 20e-6          # ~0.2 us on an idle machine; generous for shared CI
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])

@@ -1,0 +1,728 @@
+/* simd.h -- the C that the kernels cannot express in Cython, in one place.
+ *
+ * Everything else (validation, drivers, prange, float64 loops, elementwise
+ * loops) is Cython in the kernels/<name>.pyx files.  What is here, and why it is C:
+ *
+ *   1. 8-lane vector types (GCC vector extensions: one AVX2 register, two SSE
+ *      registers on the x86-64 baseline).  Cython has no vector types.
+ *   2. ONE ISA dispatch (TGBN_MULTI): a loop body is compiled twice, for the
+ *      baseline and for AVX2+FMA, and the version is picked at run time from
+ *      the CPU's features (tgbn_select_isa, called once per module at import),
+ *      as NumPy does.  A Cython function cannot be compiled for two targets.
+ *   3. ONE expf and ONE logf (float32, 8 lanes; Cephes-style, about 1 ulp),
+ *      used by every float32 softmax path (row and lane) and by the tests.
+ *   4. The float32 loops that need 1-3 and that a measurement showed slower as
+ *      plain Cython (numbers beside each one and in docs/kernels.md):
+ *      batch-norm row blocks, the softmax row reductions and 8-row lane
+ *      blocks, the Adam and RMSprop updates.
+ *
+ * Every dispatched function exists as NAME_base, NAME_avx2 and NAME (the
+ * dispatcher).  The header is included by each kernel module, so each module
+ * has its own (static) copy of tgbn_isa; select_isa() in each module sets it.
+ *
+ * NaN / inf: no function here drops a NaN.  exp(NaN) is NaN, exp(-inf) is 0;
+ * the maxima may skip a NaN, but a NaN then reaches the row sum through exp.
+ */
+#ifndef TGBN_SIMD_H
+#define TGBN_SIMD_H
+
+#include <math.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic ignored "-Wpsabi"   /* 32-byte vectors in always-inline helpers */
+/* No a*b+c -> FMA contraction anywhere in this header: GCC may contract the same
+   expression differently in two halves of a block (seen in the softmax lane path:
+   lanes 4-7 vs 0-3), which would make a row's result depend on its position, and
+   the Adam/RMSprop updates must round exactly as the scalar formula.  Without it,
+   the baseline and AVX2 versions of every function agree bit for bit. */
+#pragma GCC push_options
+#pragma GCC optimize ("fp-contract=off")
+#elif defined(__clang__)
+#pragma clang fp contract(off)
+#endif
+
+#define TGBN_INL static inline __attribute__((always_inline))
+
+/* ---------------------------------------------------------------------------
+ * 1. Vector types
+ * ------------------------------------------------------------------------- */
+typedef float tgbn_v8f __attribute__((vector_size(32)));
+typedef int32_t tgbn_v8i __attribute__((vector_size(32)));
+typedef uint32_t tgbn_v8u __attribute__((vector_size(32)));
+typedef float tgbn_v4f __attribute__((vector_size(16)));
+typedef double tgbn_v4d __attribute__((vector_size(32)));
+typedef int64_t tgbn_v4l __attribute__((vector_size(32)));
+typedef float tgbn_v8f_u __attribute__((vector_size(32), aligned(4), may_alias));
+typedef double tgbn_v4d_u __attribute__((vector_size(32), aligned(8), may_alias));
+
+#define tgbn_ld(p) (*(const tgbn_v8f_u *)(p))          /* unaligned 8-float load */
+#define tgbn_st(p, v) (*(tgbn_v8f_u *)(p) = (v))        /* unaligned 8-float store */
+#define tgbn_ldd(p) (*(const tgbn_v4d_u *)(p))         /* unaligned 4-double load */
+#define tgbn_std(p, v) (*(tgbn_v4d_u *)(p) = (v))
+#define TGBN_BCAST8(s) ((tgbn_v8f){(s), (s), (s), (s), (s), (s), (s), (s)})
+
+TGBN_INL Py_ssize_t tgbn_min(Py_ssize_t a, Py_ssize_t b) { return a < b ? a : b; }
+/* b ? x : 0 with an integer lane mask b (0 or -1) */
+TGBN_INL tgbn_v8f tgbn_vsel(tgbn_v8i b, tgbn_v8f x) { return (tgbn_v8f)((tgbn_v8u)x & (tgbn_v8u)b); }
+/* b > a ? b : a (a NaN in b is skipped; it reaches the sums through exp) */
+TGBN_INL tgbn_v8f tgbn_vmax(tgbn_v8f a, tgbn_v8f b) {
+    tgbn_v8u k = (tgbn_v8u)(b > a);
+    return (tgbn_v8f)(((tgbn_v8u)b & k) | ((tgbn_v8u)a & ~k));
+}
+TGBN_INL float tgbn_hsum8(tgbn_v8f v) {      /* fixed order: ((0+4)+(2+6)) + ((1+5)+(3+7)) */
+    float a0 = v[0] + v[4], a1 = v[1] + v[5], a2 = v[2] + v[6], a3 = v[3] + v[7];
+    return (a0 + a2) + (a1 + a3);
+}
+TGBN_INL float tgbn_hmax8(tgbn_v8f v) {
+    float m = v[0];
+    for (int k = 1; k < 8; k++) m = v[k] > m ? v[k] : m;
+    return m;
+}
+/* lanes 0-3 and 4-7 of a float vector, as doubles */
+TGBN_INL void tgbn_split(tgbn_v8f a, tgbn_v4d *h) {
+    tgbn_v4f q[2];
+    memcpy(q, &a, sizeof(a));
+    h[0] = __builtin_convertvector(q[0], tgbn_v4d);
+    h[1] = __builtin_convertvector(q[1], tgbn_v4d);
+}
+
+/* ---------------------------------------------------------------------------
+ * 2. ONE ISA dispatch
+ *
+ * TGBN_MULTI(RET, NAME, PARAMS, ARGS) turns the always-inline NAME##_body into
+ * NAME##_base, NAME##_avx2 (x86-64 GCC/clang) and the dispatcher NAME.
+ * tgbn_isa: -1 = the module's plain-Cython float32 loops (kept for measuring
+ * and testing against: the C loops exist only because they are faster),
+ * 0 = baseline C, 1 = AVX2+FMA C.
+ * ------------------------------------------------------------------------- */
+static int tgbn_isa = 0;
+
+#if defined(__GNUC__) && defined(__x86_64__)
+#define TGBN_HAVE_AVX2 1
+#define TGBN_AVX2_VERSION(RET, NAME, PARAMS, ARGS) \
+    __attribute__((target("avx2,fma"))) static RET NAME##_avx2 PARAMS { return NAME##_body ARGS; }
+#define TGBN_AVX2_CALL(NAME, ARGS) if (tgbn_isa == 1) return NAME##_avx2 ARGS;
+#else
+#define TGBN_AVX2_VERSION(RET, NAME, PARAMS, ARGS)
+#define TGBN_AVX2_CALL(NAME, ARGS)
+#endif
+
+#define TGBN_MULTI(RET, NAME, PARAMS, ARGS)                                   \
+    static RET NAME##_base PARAMS { return NAME##_body ARGS; }                 \
+    TGBN_AVX2_VERSION(RET, NAME, PARAMS, ARGS)                                 \
+    __attribute__((unused)) static RET NAME PARAMS { TGBN_AVX2_CALL(NAME, ARGS) return NAME##_base ARGS; }
+
+/* The best level this CPU supports: 1 with AVX2 and FMA, else 0. */
+static int tgbn_cpu_level(void) {
+#ifdef TGBN_HAVE_AVX2
+    __builtin_cpu_init();
+    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return 1;
+#endif
+    return 0;
+}
+
+/* level: -1 plain Cython float32 loops, 0 baseline, 1 (or more) the best available. */
+static int tgbn_select_isa(int level) {
+    int best = tgbn_cpu_level();
+    tgbn_isa = level < 0 ? -1 : (level < best ? level : best);
+    return tgbn_isa;
+}
+
+/* Thread count for the kernels' parallel regions: 0 = OpenMP's default
+   (omp_get_max_threads()), else this many.  Set through
+   tinygrad_bn.config(num_threads=...), which sets it in every module. */
+static int tgbn_num_threads = 0;
+
+/* ---------------------------------------------------------------------------
+ * 3. ONE expf, ONE logf (float32, 8 lanes)
+ * ------------------------------------------------------------------------- */
+/* exp(x) for x <= 0: x = n ln2 + r, degree-6 polynomial in r (about 1 ulp);
+   0 below -87 and for -inf, NaN for NaN. */
+TGBN_INL tgbn_v8f tgbn_expf_v8(tgbn_v8f x) {
+    tgbn_v8f t = x * 1.4426950408889634f;
+    tgbn_v8f n = (t + 12582912.0f) - 12582912.0f;          /* round to nearest */
+    tgbn_v8f r = x - n * 0.693359375f;
+    r = r + n * 2.12194440e-4f;
+    tgbn_v8f p = r * 1.9875691500e-4f + 1.3981999507e-3f;
+    p = p * r + 8.3334519073e-3f;
+    p = p * r + 4.1665795894e-2f;
+    p = p * r + 1.6666665459e-1f;
+    p = p * r + 5.0000001201e-1f;
+    p = p * r * r + r + 1.0f;
+    tgbn_v8i below = x < -87.0f;                            /* false for NaN */
+    tgbn_v8i ni = __builtin_convertvector(n, tgbn_v8i);
+    ni = (tgbn_v8i)((tgbn_v8u)ni & ~(tgbn_v8u)below);       /* keep the shift in range */
+    tgbn_v8u sc = ((tgbn_v8u)(ni + 127)) << 23;
+    tgbn_v8f res = p * (tgbn_v8f)sc;
+    res = (tgbn_v8f)((tgbn_v8u)res & ~(tgbn_v8u)below);
+    tgbn_v8i nan = x != x;
+    return (tgbn_v8f)(((tgbn_v8u)x & (tgbn_v8u)nan) | ((tgbn_v8u)res & ~(tgbn_v8u)nan));
+}
+
+/* log(x) for finite x >= 1 (mantissa in [sqrt(1/2), sqrt(2)), degree-8 polynomial, about
+   1 ulp); the callers use libm for the other values. */
+TGBN_INL tgbn_v8f tgbn_logf_v8(tgbn_v8f x) {
+    tgbn_v8u u = (tgbn_v8u)x;
+    tgbn_v8i e = (tgbn_v8i)(u >> 23) - 126;
+    u = (u & 0x007fffffu) | 0x3f000000u;                   /* mantissa in [0.5, 1) */
+    tgbn_v8f m = (tgbn_v8f)u;
+    tgbn_v8i lo = m < 0.707106781186547524f;
+    e += lo;                                               /* -1 when the mantissa is doubled */
+    tgbn_v8f f = (m + (tgbn_v8f)((tgbn_v8u)m & (tgbn_v8u)lo)) - 1.0f;
+    tgbn_v8f z = f * f;
+    tgbn_v8f y = f * 7.0376836292e-2f - 1.1514610310e-1f;
+    y = y * f + 1.1676998740e-1f;
+    y = y * f - 1.2420140846e-1f;
+    y = y * f + 1.4249322787e-1f;
+    y = y * f - 1.6668057665e-1f;
+    y = y * f + 2.0000714765e-1f;
+    y = y * f - 2.4999993993e-1f;
+    y = y * f + 3.3333331174e-1f;
+    y = y * f * z;
+    tgbn_v8f fe = __builtin_convertvector(e, tgbn_v8f);
+    y += fe * -2.12194440e-4f;
+    y += z * -0.5f;
+    return (f + y) + fe * 0.693359375f;
+}
+
+/* n values through an 8-lane function, the tail padded with `pad`. */
+#define TGBN_MAP8(FN, x, out, n, pad)                                            \
+    do {                                                                       \
+        Py_ssize_t j_ = 0;                                                     \
+        for (; j_ + 8 <= (n); j_ += 8) tgbn_st((out) + j_, FN(tgbn_ld((x) + j_))); \
+        if (j_ < (n)) {                                                        \
+            float b_[8];                                                       \
+            for (int k_ = 0; k_ < 8; k_++) b_[k_] = j_ + k_ < (n) ? (x)[j_ + k_] : (pad); \
+            tgbn_v8f r_ = FN(tgbn_ld(b_));                                     \
+            for (int k_ = 0; j_ + k_ < (n); k_++) (out)[j_ + k_] = r_[k_];     \
+        }                                                                      \
+    } while (0)
+
+TGBN_INL void tgbn_expf_arr_body(const float *x, float *out, Py_ssize_t n) {
+    TGBN_MAP8(tgbn_expf_v8, x, out, n, 0.0f);
+}
+TGBN_INL void tgbn_logf_arr_body(const float *x, float *out, Py_ssize_t n) {
+    TGBN_MAP8(tgbn_logf_v8, x, out, n, 1.0f);
+}
+TGBN_MULTI(void, tgbn_expf_arr, (const float *x, float *out, Py_ssize_t n), (x, out, n))
+TGBN_MULTI(void, tgbn_logf_arr, (const float *x, float *out, Py_ssize_t n), (x, out, n))
+
+/* ---------------------------------------------------------------------------
+ * 4a. Batch norm, float32 row blocks (numerics: kernels/batchnorm.pyx).
+ * Plain Cython (the same algorithm, kernels/batchnorm.pyx, select_isa(-1)) was
+ * measured slower: see docs/kernels.md, "C or Cython".
+ * ------------------------------------------------------------------------- */
+#define TGBN_BN_RB 32      /* rows per float32 block: float partial sums span at most this many rows */
+#define TGBN_BN_TW 512     /* columns per tile of the float accumulators (2 x 2 KiB on the stack) */
+
+/* All four loops walk the rows front to back, FOUR ROWS AT A TIME, each row
+   contiguously: the 4 rows share one load of the per-column constants and
+   the memory access is 4 sequential streams (prefetcher friendly; a walk
+   down 32-column strips, with a 4 KiB stride when D = 1024, was 2-3x slower
+   on (4096, 1024)).  The 4 results of a step are stored after all its
+   loads, so no load waits behind a store to an address 4 KiB away (false
+   "4K aliasing"; NumPy's large arrays all start at the same page offset --
+   the strip version of the dx loop ran 2x slower because of it).
+   Column tiling (both passes on one block of W columns over all rows, so
+   the second pass re-reads the block from L3) was also measured, with
+   W = 64..512, software prefetch and non-temporal stores: 1.3-2x SLOWER at
+   (4096, 1024) on the 2-core EPYC, because 1-2 KiB row segments 4 KiB apart
+   stream far worse (stats ~11 vs ~15 GB/s per core; y written at ~60% of
+   the contiguous rate) than the L3 reuse saves. */
+
+/* ---- statistics over rows [r0, r1): s1 = sum(x - h), s2 = sum((x - h)^2) ----
+   Float accumulators a1, a2 per tile of columns, for one block of
+   TGBN_BN_RB rows: each step adds the (pairwise) sum of 4 rows, so a float
+   sum spans 8 steps; then the block's sums are added into s1, s2 (double). */
+TGBN_INL void tgbn_bn_stats_body(const float *x, Py_ssize_t r0, Py_ssize_t r1, Py_ssize_t d,
+                              const float *h, double *s1, double *s2) {
+    float a1[TGBN_BN_TW] __attribute__((aligned(32))), a2[TGBN_BN_TW] __attribute__((aligned(32)));
+    for (Py_ssize_t j = 0; j < d; j++) { s1[j] = 0.0; s2[j] = 0.0; }
+    for (Py_ssize_t rb = r0; rb < r1; rb += TGBN_BN_RB) {
+        Py_ssize_t re = tgbn_min(rb + TGBN_BN_RB, r1);
+        for (Py_ssize_t jt = 0; jt < d; jt += TGBN_BN_TW) {
+            Py_ssize_t w = tgbn_min(TGBN_BN_TW, d - jt), wv = w & ~(Py_ssize_t)7, i = rb, j;
+            const float *hh = h + jt;
+            for (j = 0; j < w; j++) { a1[j] = 0.0f; a2[j] = 0.0f; }
+            for (; i + 4 <= re; i += 4) {
+                const float *p0 = x + i * d + jt, *p1 = p0 + d, *p2 = p1 + d, *p3 = p2 + d;
+                for (j = 0; j < wv; j += 8) {
+                    tgbn_v8f hv = tgbn_ld(hh + j);
+                    tgbn_v8f t0 = tgbn_ld(p0 + j) - hv, t1 = tgbn_ld(p1 + j) - hv;
+                    tgbn_v8f t2 = tgbn_ld(p2 + j) - hv, t3 = tgbn_ld(p3 + j) - hv;
+                    tgbn_st(a1 + j, tgbn_ld(a1 + j) + ((t0 + t1) + (t2 + t3)));
+                    tgbn_st(a2 + j, tgbn_ld(a2 + j) + ((t0 * t0 + t1 * t1) + (t2 * t2 + t3 * t3)));
+                }
+                for (; j < w; j++) {
+                    float t0 = p0[j] - hh[j], t1 = p1[j] - hh[j], t2 = p2[j] - hh[j], t3 = p3[j] - hh[j];
+                    a1[j] += (t0 + t1) + (t2 + t3);
+                    a2[j] += (t0 * t0 + t1 * t1) + (t2 * t2 + t3 * t3);
+                }
+            }
+            for (; i < re; i++) {                       /* the last rows of the range */
+                const float *p0 = x + i * d + jt;
+                for (j = 0; j < w; j++) { float t = p0[j] - hh[j]; a1[j] += t; a2[j] += t * t; }
+            }
+            for (j = 0; j < w; j++) { s1[jt + j] += a1[j]; s2[jt + j] += a2[j]; }
+        }
+    }
+}
+
+/* ---- output over rows [r0, r1): y = (x - m) * a + c ---- */
+TGBN_INL void tgbn_bn_affine_body(const float *x, float *y, Py_ssize_t r0, Py_ssize_t r1, Py_ssize_t d,
+                               const float *m, const float *a, const float *c) {
+    Py_ssize_t i = r0, j, dv = d & ~(Py_ssize_t)7;
+    for (; i + 4 <= r1; i += 4) {
+        const float *p0 = x + i * d, *p1 = p0 + d, *p2 = p1 + d, *p3 = p2 + d;
+        float *q0 = y + i * d, *q1 = q0 + d, *q2 = q1 + d, *q3 = q2 + d;
+        for (j = 0; j < dv; j += 8) {
+            tgbn_v8f mv = tgbn_ld(m + j), av = tgbn_ld(a + j), cv = tgbn_ld(c + j);
+            tgbn_v8f y0 = (tgbn_ld(p0 + j) - mv) * av + cv, y1 = (tgbn_ld(p1 + j) - mv) * av + cv;
+            tgbn_v8f y2 = (tgbn_ld(p2 + j) - mv) * av + cv, y3 = (tgbn_ld(p3 + j) - mv) * av + cv;
+            tgbn_st(q0 + j, y0); tgbn_st(q1 + j, y1); tgbn_st(q2 + j, y2); tgbn_st(q3 + j, y3);
+        }
+        for (; j < d; j++) {
+            float y0 = (p0[j] - m[j]) * a[j] + c[j], y1 = (p1[j] - m[j]) * a[j] + c[j];
+            float y2 = (p2[j] - m[j]) * a[j] + c[j], y3 = (p3[j] - m[j]) * a[j] + c[j];
+            q0[j] = y0; q1[j] = y1; q2[j] = y2; q3[j] = y3;
+        }
+    }
+    for (; i < r1; i++) {
+        const float *p0 = x + i * d;
+        float *q0 = y + i * d;
+        for (j = 0; j < d; j++) q0[j] = (p0[j] - m[j]) * a[j] + c[j];
+    }
+}
+
+/* ---- backward sums over rows [r0, r1): s1 = sum(dy), s2 = sum(dy * (x - m)) ----
+   float accumulators per tile and row block, as for the statistics. */
+TGBN_INL void tgbn_bn_bwd_sums_body(const float *x, const float *dy, Py_ssize_t r0, Py_ssize_t r1,
+                                 Py_ssize_t d, const float *m, double *s1, double *s2) {
+    float a1[TGBN_BN_TW] __attribute__((aligned(32))), a2[TGBN_BN_TW] __attribute__((aligned(32)));
+    for (Py_ssize_t j = 0; j < d; j++) { s1[j] = 0.0; s2[j] = 0.0; }
+    for (Py_ssize_t rb = r0; rb < r1; rb += TGBN_BN_RB) {
+        Py_ssize_t re = tgbn_min(rb + TGBN_BN_RB, r1);
+        for (Py_ssize_t jt = 0; jt < d; jt += TGBN_BN_TW) {
+            Py_ssize_t w = tgbn_min(TGBN_BN_TW, d - jt), wv = w & ~(Py_ssize_t)7, i = rb, j;
+            const float *mm = m + jt;
+            for (j = 0; j < w; j++) { a1[j] = 0.0f; a2[j] = 0.0f; }
+            for (; i + 4 <= re; i += 4) {
+                const float *p0 = x + i * d + jt, *p1 = p0 + d, *p2 = p1 + d, *p3 = p2 + d;
+                const float *g0 = dy + i * d + jt, *g1 = g0 + d, *g2 = g1 + d, *g3 = g2 + d;
+                for (j = 0; j < wv; j += 8) {
+                    tgbn_v8f mv = tgbn_ld(mm + j);
+                    tgbn_v8f e0 = tgbn_ld(g0 + j), e1 = tgbn_ld(g1 + j), e2 = tgbn_ld(g2 + j), e3 = tgbn_ld(g3 + j);
+                    tgbn_v8f u0 = e0 * (tgbn_ld(p0 + j) - mv), u1 = e1 * (tgbn_ld(p1 + j) - mv);
+                    tgbn_v8f u2 = e2 * (tgbn_ld(p2 + j) - mv), u3 = e3 * (tgbn_ld(p3 + j) - mv);
+                    tgbn_st(a1 + j, tgbn_ld(a1 + j) + ((e0 + e1) + (e2 + e3)));
+                    tgbn_st(a2 + j, tgbn_ld(a2 + j) + ((u0 + u1) + (u2 + u3)));
+                }
+                for (; j < w; j++) {
+                    float u0 = g0[j] * (p0[j] - mm[j]), u1 = g1[j] * (p1[j] - mm[j]);
+                    float u2 = g2[j] * (p2[j] - mm[j]), u3 = g3[j] * (p3[j] - mm[j]);
+                    a1[j] += (g0[j] + g1[j]) + (g2[j] + g3[j]);
+                    a2[j] += (u0 + u1) + (u2 + u3);
+                }
+            }
+            for (; i < re; i++) {
+                const float *p0 = x + i * d + jt, *g0 = dy + i * d + jt;
+                for (j = 0; j < w; j++) { a1[j] += g0[j]; a2[j] += g0[j] * (p0[j] - mm[j]); }
+            }
+            for (j = 0; j < w; j++) { s1[jt + j] += a1[j]; s2[jt + j] += a2[j]; }
+        }
+    }
+}
+
+/* ---- backward output over rows [r0, r1): dx = k1 * dy + (k2 * (x - m) + k3) ---- */
+TGBN_INL void tgbn_bn_bwd_dx_body(const float *x, const float *dy, float *dx, Py_ssize_t r0, Py_ssize_t r1,
+                               Py_ssize_t d, const float *m, const float *k1, const float *k2,
+                               const float *k3) {
+    Py_ssize_t i = r0, j, dv = d & ~(Py_ssize_t)7;
+    for (; i + 4 <= r1; i += 4) {
+        const float *p0 = x + i * d, *p1 = p0 + d, *p2 = p1 + d, *p3 = p2 + d;
+        const float *g0 = dy + i * d, *g1 = g0 + d, *g2 = g1 + d, *g3 = g2 + d;
+        float *q0 = dx + i * d, *q1 = q0 + d, *q2 = q1 + d, *q3 = q2 + d;
+        for (j = 0; j < dv; j += 8) {
+            tgbn_v8f mv = tgbn_ld(m + j), v1 = tgbn_ld(k1 + j), v2 = tgbn_ld(k2 + j), v3 = tgbn_ld(k3 + j);
+            tgbn_v8f y0 = v1 * tgbn_ld(g0 + j) + (v2 * (tgbn_ld(p0 + j) - mv) + v3);
+            tgbn_v8f y1 = v1 * tgbn_ld(g1 + j) + (v2 * (tgbn_ld(p1 + j) - mv) + v3);
+            tgbn_v8f y2 = v1 * tgbn_ld(g2 + j) + (v2 * (tgbn_ld(p2 + j) - mv) + v3);
+            tgbn_v8f y3 = v1 * tgbn_ld(g3 + j) + (v2 * (tgbn_ld(p3 + j) - mv) + v3);
+            tgbn_st(q0 + j, y0); tgbn_st(q1 + j, y1); tgbn_st(q2 + j, y2); tgbn_st(q3 + j, y3);
+        }
+        for (; j < d; j++) {
+            float y0 = k1[j] * g0[j] + (k2[j] * (p0[j] - m[j]) + k3[j]);
+            float y1 = k1[j] * g1[j] + (k2[j] * (p1[j] - m[j]) + k3[j]);
+            float y2 = k1[j] * g2[j] + (k2[j] * (p2[j] - m[j]) + k3[j]);
+            float y3 = k1[j] * g3[j] + (k2[j] * (p3[j] - m[j]) + k3[j]);
+            q0[j] = y0; q1[j] = y1; q2[j] = y2; q3[j] = y3;
+        }
+    }
+    for (; i < r1; i++) {
+        const float *p0 = x + i * d, *g0 = dy + i * d;
+        float *q0 = dx + i * d;
+        for (j = 0; j < d; j++) q0[j] = k1[j] * g0[j] + (k2[j] * (p0[j] - m[j]) + k3[j]);
+    }
+}
+
+TGBN_MULTI(void, tgbn_bn_stats, (const float *x, Py_ssize_t r0, Py_ssize_t r1, Py_ssize_t d,
+           const float *h, double *s1, double *s2), (x, r0, r1, d, h, s1, s2))
+TGBN_MULTI(void, tgbn_bn_affine, (const float *x, float *y, Py_ssize_t r0, Py_ssize_t r1, Py_ssize_t d,
+           const float *m, const float *a, const float *c), (x, y, r0, r1, d, m, a, c))
+TGBN_MULTI(void, tgbn_bn_bwd_sums, (const float *x, const float *dy, Py_ssize_t r0, Py_ssize_t r1,
+           Py_ssize_t d, const float *m, double *s1, double *s2), (x, dy, r0, r1, d, m, s1, s2))
+TGBN_MULTI(void, tgbn_bn_bwd_dx, (const float *x, const float *dy, float *dx, Py_ssize_t r0,
+           Py_ssize_t r1, Py_ssize_t d, const float *m, const float *k1, const float *k2,
+           const float *k3), (x, dy, dx, r0, r1, d, m, k1, k2, k3))
+
+/* ---------------------------------------------------------------------------
+ * 4b. Softmax cross-entropy, float32.
+ *
+ * Row path (C > TGBN_SMALL_C): the row max and exp + sum are reductions, which
+ * GCC does not vectorise without -ffast-math (it may not reassociate a float
+ * sum), and Cython cannot ask for it (no `#pragma omp simd reduction`): as a
+ * plain Cython loop the float32 (4096, 1000) case ran ~2x slower (docs/kernels.md).
+ * ------------------------------------------------------------------------- */
+#define TGBN_SMALL_C 32          /* largest C taking the lane path (buffer: 8*C floats) */
+
+/* max of x[0..n), n >= 1 (skips NaN; a NaN reaches the sum through exp) */
+TGBN_INL float tgbn_row_max_f_body(const float *x, Py_ssize_t n) {
+    Py_ssize_t j = 0;
+    float m = x[0];
+    if (n >= 8) {
+        tgbn_v8f mv = tgbn_ld(x);
+        for (j = 8; j + 8 <= n; j += 8) mv = tgbn_vmax(mv, tgbn_ld(x + j));
+        m = tgbn_hmax8(mv);
+    }
+    for (; j < n; j++) m = x[j] > m ? x[j] : m;
+    return m;
+}
+/* g = exp(x - m), returns sum(g) (8 float partial sums, added in a fixed order, as double);
+   *ninf = number of -inf entries of x (for the sparse loss, see the driver). */
+TGBN_INL double tgbn_row_exp_sum_f_body(const float *restrict x, float *restrict g, Py_ssize_t n,
+                                        float m, Py_ssize_t *ninf) {
+    tgbn_v8f mv = TGBN_BCAST8(m), s = TGBN_BCAST8(0.0f), ni = TGBN_BCAST8(0.0f);
+    const tgbn_v8f minf = TGBN_BCAST8(-INFINITY), one = TGBN_BCAST8(1.0f);
+    Py_ssize_t j = 0;
+    for (; j + 8 <= n; j += 8) {
+        tgbn_v8f xv = tgbn_ld(x + j);
+        tgbn_v8f e = tgbn_expf_v8(xv - mv);
+        tgbn_st(g + j, e);
+        s += e;
+        ni += tgbn_vsel(xv == minf, one);
+    }
+    if (j < n) {
+        float b[8];
+        for (int k = 0; k < 8; k++) b[k] = j + k < n ? x[j + k] : -INFINITY;   /* exp -> 0 */
+        tgbn_v8f xv = tgbn_ld(b);
+        tgbn_v8f e = tgbn_expf_v8(xv - mv);
+        for (int k = 0; j + k < n; k++) { g[j + k] = e[k]; if (x[j + k] == -INFINITY) ni[0] += 1.0f; }
+        s += e;
+    }
+    *ninf = (Py_ssize_t)(((double)ni[0] + ni[1]) + ((double)ni[2] + ni[3]) + (((double)ni[4] + ni[5]) + ((double)ni[6] + ni[7])));
+    return (double)tgbn_hsum8(s);
+}
+/* sum(x - m), sum(y), sum(y * (x - m)) in double (y may be NULL: only the first) */
+TGBN_INL void tgbn_row_sums_f_body(const float *x, const float *y, Py_ssize_t n, float m,
+                                   double *sx, double *sy, double *syx) {
+    tgbn_v4d a[2] = {{0}}, b[2] = {{0}}, c[2] = {{0}}, md = {m, m, m, m};
+    Py_ssize_t j = 0;
+    for (; j + 8 <= n; j += 8) {
+        tgbn_v4d xd[2], yd[2];
+        tgbn_split(tgbn_ld(x + j), xd);
+        if (y) tgbn_split(tgbn_ld(y + j), yd);
+        for (int h = 0; h < 2; h++) {
+            tgbn_v4d t = xd[h] - md;
+            a[h] += t;
+            if (y) { b[h] += yd[h]; c[h] += yd[h] * t; }
+        }
+    }
+    double ra = 0.0, rb = 0.0, rc = 0.0;
+    for (int k = 0; k < 4; k++) { ra += a[0][k] + a[1][k]; rb += b[0][k] + b[1][k]; rc += c[0][k] + c[1][k]; }
+    for (; j < n; j++) {
+        double t = (double)x[j] - (double)m;
+        ra += t;
+        if (y) { rb += (double)y[j]; rc += (double)y[j] * t; }
+    }
+    *sx = ra;
+    if (y) { *sy = rb; *syx = rc; }
+}
+TGBN_MULTI(float, tgbn_row_max_f, (const float *x, Py_ssize_t n), (x, n))
+TGBN_MULTI(double, tgbn_row_exp_sum_f, (const float *restrict x, float *restrict g, Py_ssize_t n, float m,
+           Py_ssize_t *ninf), (x, g, n, m, ninf))
+TGBN_MULTI(void, tgbn_row_sums_f, (const float *x, const float *y, Py_ssize_t n, float m, double *sx,
+           double *sy, double *syx), (x, y, n, m, sx, sy, syx))
+
+/* Lane path (C <= TGBN_SMALL_C): 8 rows at a time, one row per vector lane.  A call per
+   row into short vector loops with remainders cost ~60 ns for 10 numbers; no plain-Cython
+   form of this exists (it needs vector types and transposes). */
+#if defined(__clang__) || (defined(__GNUC__) && __GNUC__ >= 12)
+#define TGBN_SHUF(a, b, i0, i1, i2, i3, i4, i5, i6, i7) \
+    __builtin_shufflevector(a, b, i0, i1, i2, i3, i4, i5, i6, i7)
+#else
+#define TGBN_SHUF(a, b, i0, i1, i2, i3, i4, i5, i6, i7) \
+    __builtin_shuffle(a, b, (tgbn_v8i){i0, i1, i2, i3, i4, i5, i6, i7})
+#endif
+/* In-place transpose of an 8 x 8 tile held in 8 vectors (unpack / shuffle / 128-bit
+   permute, as with AVX intrinsics). */
+TGBN_INL void tgbn_tr8(tgbn_v8f *r) {
+    tgbn_v8f t0 = TGBN_SHUF(r[0], r[1], 0, 8, 1, 9, 4, 12, 5, 13);
+    tgbn_v8f t1 = TGBN_SHUF(r[0], r[1], 2, 10, 3, 11, 6, 14, 7, 15);
+    tgbn_v8f t2 = TGBN_SHUF(r[2], r[3], 0, 8, 1, 9, 4, 12, 5, 13);
+    tgbn_v8f t3 = TGBN_SHUF(r[2], r[3], 2, 10, 3, 11, 6, 14, 7, 15);
+    tgbn_v8f t4 = TGBN_SHUF(r[4], r[5], 0, 8, 1, 9, 4, 12, 5, 13);
+    tgbn_v8f t5 = TGBN_SHUF(r[4], r[5], 2, 10, 3, 11, 6, 14, 7, 15);
+    tgbn_v8f t6 = TGBN_SHUF(r[6], r[7], 0, 8, 1, 9, 4, 12, 5, 13);
+    tgbn_v8f t7 = TGBN_SHUF(r[6], r[7], 2, 10, 3, 11, 6, 14, 7, 15);
+    tgbn_v8f u0 = TGBN_SHUF(t0, t2, 0, 1, 8, 9, 4, 5, 12, 13);
+    tgbn_v8f u1 = TGBN_SHUF(t0, t2, 2, 3, 10, 11, 6, 7, 14, 15);
+    tgbn_v8f u2 = TGBN_SHUF(t1, t3, 0, 1, 8, 9, 4, 5, 12, 13);
+    tgbn_v8f u3 = TGBN_SHUF(t1, t3, 2, 3, 10, 11, 6, 7, 14, 15);
+    tgbn_v8f u4 = TGBN_SHUF(t4, t6, 0, 1, 8, 9, 4, 5, 12, 13);
+    tgbn_v8f u5 = TGBN_SHUF(t4, t6, 2, 3, 10, 11, 6, 7, 14, 15);
+    tgbn_v8f u6 = TGBN_SHUF(t5, t7, 0, 1, 8, 9, 4, 5, 12, 13);
+    tgbn_v8f u7 = TGBN_SHUF(t5, t7, 2, 3, 10, 11, 6, 7, 14, 15);
+    r[0] = TGBN_SHUF(u0, u4, 0, 1, 2, 3, 8, 9, 10, 11);
+    r[1] = TGBN_SHUF(u1, u5, 0, 1, 2, 3, 8, 9, 10, 11);
+    r[2] = TGBN_SHUF(u2, u6, 0, 1, 2, 3, 8, 9, 10, 11);
+    r[3] = TGBN_SHUF(u3, u7, 0, 1, 2, 3, 8, 9, 10, 11);
+    r[4] = TGBN_SHUF(u0, u4, 4, 5, 6, 7, 12, 13, 14, 15);
+    r[5] = TGBN_SHUF(u1, u5, 4, 5, 6, 7, 12, 13, 14, 15);
+    r[6] = TGBN_SHUF(u2, u6, 4, 5, 6, 7, 12, 13, 14, 15);
+    r[7] = TGBN_SHUF(u3, u7, 4, 5, 6, 7, 12, 13, 14, 15);
+}
+/* xt[j][k] = a[k * c + j] for the 8 rows of a full block, c >= 8: 8 x 8 tiles at column
+   0, 8, ... and a last one at c - 8 (overlapping: the columns are simply loaded twice). */
+TGBN_INL void tgbn_load_tr(const float *a, Py_ssize_t c,
+                                                               tgbn_v8f *xt) {
+    for (Py_ssize_t j0 = 0; j0 < c; j0 += 8) {
+        if (j0 + 8 > c) j0 = c - 8;
+        tgbn_v8f r[8];
+        for (int k = 0; k < 8; k++) memcpy(&r[k], a + k * c + j0, sizeof(tgbn_v8f));
+        tgbn_tr8(r);
+        for (int k = 0; k < 8; k++) xt[j0 + k] = r[k];
+    }
+}
+TGBN_INL void tgbn_store_tr(float *a, Py_ssize_t c,
+                                                                const tgbn_v8f *xt) {
+    for (Py_ssize_t j0 = 0; j0 < c; j0 += 8) {
+        if (j0 + 8 > c) j0 = c - 8;   /* rewrites a few columns with the same values */
+        tgbn_v8f r[8];
+        for (int k = 0; k < 8; k++) r[k] = xt[j0 + k];
+        tgbn_tr8(r);
+        for (int k = 0; k < 8; k++) memcpy(a + k * c + j0, &r[k], sizeof(tgbn_v8f));
+    }
+}
+
+/* Rows [0, n) of x (n, c), c <= TGBN_SMALL_C.  Integer labels (l32 or l64, already
+   validated) when y is NULL, else dense targets y (n, c).  Writes g (n, c) and loss (n),
+   with the formulas of _row_sparse / _row_dense. */
+TGBN_INL void tgbn_ce_small_f_body(
+        const float *restrict x, const float *restrict y, const int32_t *restrict l32,
+        const int64_t *restrict l64, Py_ssize_t n, Py_ssize_t c, double ls, double scale,
+        float *restrict g, double *restrict loss) {
+    tgbn_v8f xt[TGBN_SMALL_C], yt[TGBN_SMALL_C];
+    const float k0 = (float)(ls / (double)c * scale);   /* smoothing part of the target */
+    const float ky = (float)((1.0 - ls) * scale);       /* the label / y part */
+    const double lsc = ls / (double)c;
+    for (Py_ssize_t r0 = 0; r0 < n; r0 += 8) {
+        const int nb = n - r0 < 8 ? (int)(n - r0) : 8;
+        const float *xb = x + r0 * c;
+        const float *yb = y ? y + r0 * c : NULL;
+        float *gb = g + r0 * c;
+        /* transpose the block: xt[j][k] = x[r0 + k, j]; missing rows of the last block are 0 */
+        if (nb == 8 && c >= 8) {
+            tgbn_load_tr(xb, c, xt);
+            if (y) tgbn_load_tr(yb, c, yt);
+        } else {
+            for (Py_ssize_t j = 0; j < c; j++)
+                for (int k = 0; k < 8; k++) xt[j][k] = k < nb ? xb[k * c + j] : 0.0f;
+            if (y) {
+                for (Py_ssize_t j = 0; j < c; j++)
+                    for (int k = 0; k < 8; k++) yt[j][k] = k < nb ? yb[k * c + j] : 0.0f;
+            }
+        }
+        tgbn_v8i lab = {-1, -1, -1, -1, -1, -1, -1, -1};     /* -1: no label (padding rows) */
+        if (!y) {
+            if (l64) { for (int k = 0; k < nb; k++) lab[k] = (int32_t)l64[r0 + k]; }
+            else     { for (int k = 0; k < nb; k++) lab[k] = l32[r0 + k]; }
+        }
+        tgbn_v8f m = xt[0];
+        for (Py_ssize_t j = 1; j < c; j++) m = tgbn_vmax(m, xt[j]);
+        /* Per-row double arithmetic on 2 x 4 lanes, written as vector operations so that
+           every lane runs the same instructions (GCC may contract a*b+c into an FMA; done
+           lane by lane in scalar code it could differ between lanes, i.e. block positions). */
+        tgbn_v4d md[2], sx[2] = {{0}}, sy[2] = {{0}}, syx[2] = {{0}};
+        tgbn_split(m, md);
+        if (ls != 0.0 || y) {
+            for (Py_ssize_t j = 0; j < c; j++) {
+                tgbn_v4d xd[2], yd[2], d;
+                tgbn_split(xt[j], xd);
+                if (y) tgbn_split(yt[j], yd);
+                for (int h = 0; h < 2; h++) {
+                    d = xd[h] - md[h];
+                    sx[h] += d;
+                    if (y) { sy[h] += yd[h]; syx[h] += yd[h] * d; }
+                }
+            }
+        }
+        tgbn_v8f xl = {0, 0, 0, 0, 0, 0, 0, 0};                /* the label's logit */
+        tgbn_v8f s = {0, 0, 0, 0, 0, 0, 0, 0};
+        tgbn_v8i ninf = {0, 0, 0, 0, 0, 0, 0, 0};              /* a -inf logit off the label */
+        for (Py_ssize_t j = 0; j < c; j++) {
+            if (!y) {
+                xl += tgbn_vsel(lab == (int32_t)j, xt[j]);
+                ninf |= (xt[j] == -INFINITY) & (lab != (int32_t)j);
+            }
+            tgbn_v8f e = tgbn_expf_v8(xt[j] - m);
+            xt[j] = e;
+            s += e;
+        }
+        /* s >= 1 (the max term is exp(0) = 1) unless the row holds inf / NaN: then libm */
+        tgbn_v4d lgd[2], sd[2], xld[2], l[2], coef[2];
+        tgbn_split(tgbn_logf_v8(s), lgd);
+        tgbn_split(s, sd);
+        tgbn_split(xl, xld);
+        tgbn_v8i ok = (s >= 1.0f) & (s <= 3.4028234e38f);
+        int all_ok = -1;
+        for (int k = 0; k < 8; k++) all_ok &= ok[k];
+        if (!all_ok) {
+            double t[8];
+            memcpy(t, lgd, sizeof(t));
+            for (int k = 0; k < 8; k++)
+                if (!ok[k]) t[k] = log((double)s[k]);
+            memcpy(lgd, t, sizeof(t));
+        }
+        for (int h = 0; h < 2; h++) {
+            if (y) {
+                tgbn_v4d sumt = (1.0 - ls) * sy[h] + ls;
+                tgbn_v4d sxm = {0, 0, 0, 0}, sl = {0, 0, 0, 0};
+                if (ls != 0.0) sxm = lsc * sx[h];
+                if (ls != 1.0) sl = (1.0 - ls) * syx[h];
+                l[h] = sumt * lgd[h] - (sl + sxm);
+                coef[h] = sumt * scale / sd[h];
+            } else {
+                l[h] = lgd[h];
+                if (ls != 1.0) l[h] -= (1.0 - ls) * (xld[h] - md[h]);
+                if (ls != 0.0) l[h] -= lsc * sx[h];
+                coef[h] = scale / sd[h];
+            }
+        }
+        if (!y && ls == 0.0) {
+            /* as -sum(t * log_softmax(x)) with t = 0 off the label: 0 * -inf is NaN */
+            int any = 0;
+            for (int k = 0; k < 8; k++) any |= ninf[k];
+            if (any) {
+                double t[8];
+                memcpy(t, l, sizeof(t));
+                for (int k = 0; k < 8; k++) if (ninf[k]) t[k] = NAN;
+                memcpy(l, t, sizeof(t));
+            }
+        }
+        tgbn_v4f cq[2] = {__builtin_convertvector(coef[0], tgbn_v4f),
+                          __builtin_convertvector(coef[1], tgbn_v4f)};
+        tgbn_v8f cf;
+        memcpy(&cf, cq, sizeof(cf));
+        if (nb == 8) memcpy(loss + r0, l, 8 * sizeof(double));
+        else {
+            double t[8];
+            memcpy(t, l, sizeof(t));
+            for (int k = 0; k < nb; k++) loss[r0 + k] = t[k];
+        }
+        if (y) {
+            for (Py_ssize_t j = 0; j < c; j++) xt[j] = xt[j] * cf - yt[j] * ky - k0;
+        } else {
+            tgbn_v8f kyv = {ky, ky, ky, ky, ky, ky, ky, ky};
+            for (Py_ssize_t j = 0; j < c; j++)
+                xt[j] = (xt[j] * cf - k0) - tgbn_vsel(lab == (int32_t)j, kyv);
+        }
+        if (nb == 8 && c >= 8) {
+            tgbn_store_tr(gb, c, xt);
+        } else {
+            for (int k = 0; k < nb; k++)
+                for (Py_ssize_t j = 0; j < c; j++) gb[k * c + j] = xt[j][k];
+        }
+    }
+}
+TGBN_MULTI(void, tgbn_ce_small_f, (const float *x, const float *y, const int32_t *l32,
+           const int64_t *l64, Py_ssize_t n, Py_ssize_t c, double ls, double scale, float *g,
+           double *loss), (x, y, l32, l64, n, c, ls, scale, g, loss))
+
+/* ---------------------------------------------------------------------------
+ * 4c. Adam and RMSprop updates, float32 and float64.
+ *
+ * Plain scalar loops: with -fno-math-errno GCC vectorises them, sqrt included,
+ * and the same loops are in kernels/optim.pyx as Cython (select_isa(-1)).  They
+ * are here only to be compiled for AVX2 as well (8 floats per instruction
+ * instead of 4; measured in docs/kernels.md, "C or Cython").  No contraction
+ * (see the top): every version rounds exactly as the scalar formula.  When grad
+ * is param's memory (allowed), GCC's run-time alias check picks the scalar loop.
+ * AMSGrad's max propagates a NaN from either side, as np.maximum.
+ * ------------------------------------------------------------------------- */
+#define TGBN_ADAM_BODY(T, SQRT)                                                        \
+    if (vh == NULL) {                                                                  \
+        for (Py_ssize_t i = 0; i < n; i++) {                                           \
+            T gi = g[i];                                                               \
+            T mi = m[i] + (gi - m[i]) * c1;                                            \
+            T vi = v[i] + (gi * gi - v[i]) * c2;                                       \
+            m[i] = mi;                                                                 \
+            v[i] = vi;                                                                 \
+            p[i] = p[i] - alpha * mi / (SQRT(vi) + eps);                               \
+        }                                                                              \
+    } else {                                                                           \
+        for (Py_ssize_t i = 0; i < n; i++) {                                           \
+            T gi = g[i];                                                               \
+            T mi = m[i] + (gi - m[i]) * c1;                                            \
+            T vi = v[i] + (gi * gi - v[i]) * c2;                                       \
+            T hi = vh[i];                                                              \
+            hi = (hi > vi || hi != hi) ? hi : vi;                                      \
+            m[i] = mi;                                                                 \
+            v[i] = vi;                                                                 \
+            vh[i] = hi;                                                                \
+            p[i] = p[i] - alpha * mi / (SQRT(hi) + eps);                               \
+        }                                                                              \
+    }
+#define TGBN_RMS_BODY(T, SQRT)                                                         \
+    if (mom == NULL) {                                                                 \
+        for (Py_ssize_t i = 0; i < n; i++) {                                           \
+            T gi = g[i];                                                               \
+            T s = rho * ms[i] + one_m_rho * (gi * gi);                                 \
+            ms[i] = s;                                                                 \
+            p[i] = p[i] - lr * gi / SQRT(s + eps);                                     \
+        }                                                                              \
+    } else {                                                                           \
+        for (Py_ssize_t i = 0; i < n; i++) {                                           \
+            T gi = g[i];                                                               \
+            T s = rho * ms[i] + one_m_rho * (gi * gi);                                 \
+            ms[i] = s;                                                                 \
+            T inc = mu * mom[i] + lr * gi / SQRT(s + eps);                             \
+            mom[i] = inc;                                                              \
+            p[i] = p[i] - inc;                                                         \
+        }                                                                              \
+    }
+
+TGBN_INL void tgbn_adam_f_body(float *p, const float *g, float *m, float *v, float *vh, Py_ssize_t n,
+                               float alpha, float c1, float c2, float eps) { TGBN_ADAM_BODY(float, sqrtf) }
+TGBN_INL void tgbn_adam_d_body(double *p, const double *g, double *m, double *v, double *vh, Py_ssize_t n,
+                               double alpha, double c1, double c2, double eps) { TGBN_ADAM_BODY(double, sqrt) }
+TGBN_INL void tgbn_rms_f_body(float *p, const float *g, float *ms, float *mom, Py_ssize_t n, float lr,
+                              float rho, float one_m_rho, float mu, float eps) { TGBN_RMS_BODY(float, sqrtf) }
+TGBN_INL void tgbn_rms_d_body(double *p, const double *g, double *ms, double *mom, Py_ssize_t n, double lr,
+                              double rho, double one_m_rho, double mu, double eps) { TGBN_RMS_BODY(double, sqrt) }
+TGBN_MULTI(void, tgbn_adam_f, (float *p, const float *g, float *m, float *v, float *vh, Py_ssize_t n,
+           float alpha, float c1, float c2, float eps), (p, g, m, v, vh, n, alpha, c1, c2, eps))
+TGBN_MULTI(void, tgbn_adam_d, (double *p, const double *g, double *m, double *v, double *vh, Py_ssize_t n,
+           double alpha, double c1, double c2, double eps), (p, g, m, v, vh, n, alpha, c1, c2, eps))
+TGBN_MULTI(void, tgbn_rms_f, (float *p, const float *g, float *ms, float *mom, Py_ssize_t n, float lr,
+           float rho, float one_m_rho, float mu, float eps), (p, g, ms, mom, n, lr, rho, one_m_rho, mu, eps))
+TGBN_MULTI(void, tgbn_rms_d, (double *p, const double *g, double *ms, double *mom, Py_ssize_t n, double lr,
+           double rho, double one_m_rho, double mu, double eps), (p, g, ms, mom, n, lr, rho, one_m_rho, mu, eps))
+
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC pop_options
+#endif
+
+#endif /* TGBN_SIMD_H */
