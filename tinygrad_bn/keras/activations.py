@@ -94,8 +94,8 @@ else:
 # ---------------------------------------------------------------------------
 
 def linear(x):
-    """The identity (``activation=None``)."""
-    return x
+    """The identity (``activation=None``); arrays come back as Tensors like every activation."""
+    return x if isinstance(x, Tensor) else _t(x)
 
 
 def relu(x, negative_slope=0.0, max_value=None, threshold=0.0):
@@ -315,8 +315,7 @@ def serialize(activation):
     if activation is None:
         return "linear"
     if isinstance(activation, str):
-        get(activation)
-        return activation.lower()
+        activation = get(activation)
     for name, fn in _BY_NAME.items():
         if fn is activation:
             return "silu" if name == "swish" else ("hard_silu" if name == "hard_swish" else name)
