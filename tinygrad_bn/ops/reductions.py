@@ -105,7 +105,7 @@ class var:
         denom = np.float64(builtins.max(count - ddof, 0))
         centered = x - x.mean(axis=axes, keepdims=True)
         with np.errstate(divide="ignore", invalid="ignore"):
-            out = np.sum(centered * centered, axis=axes, keepdims=keepdims) / denom
+            out = np.sum(centered * centered, axis=axes, keepdims=keepdims) / centered.dtype.type(denom)
         return out, (centered, axes, keepdims, denom)
 
     def backward(res, g, needs):
@@ -174,13 +174,22 @@ class prod:
 
     def backward(res, g, needs):
         x, axes, keepdims = res
-        # d prod / d x_i is the product of the other elements of its group; computed without
-        # dividing by zero: groups with one zero send everything to that zero, two or more zeros give 0
-        is_zero = x == 0
-        nonzero = np.where(is_zero, 1, x)
-        p = np.prod(nonzero, axis=axes, keepdims=True)
-        zeros = np.sum(is_zero, axis=axes, keepdims=True)
-        others = np.where(zeros == 0, p / nonzero, np.where(np.logical_and(zeros == 1, is_zero), p, 0))
+        # d prod / d x_i is the product of the other elements of x_i's group
+        if not np.any(x == 0):
+            others = np.prod(x, axis=axes, keepdims=True) / x
+        else:
+            # zeros: the product of the others, literally (x_i replaced by 1), which stays
+            # exact and differentiable where elements are zero
+            rest = tuple(i for i in range(x.ndim) if i not in axes)
+            moved = np.transpose(x, rest + axes)
+            lead = moved.shape[:len(rest)]
+            n = 1
+            for a in axes:
+                n *= x.shape[a]
+            flat = np.reshape(moved, lead + (n,))
+            rows = np.where(np.eye(n, dtype=bool), 1, flat[..., None, :])     # (..., n, n)
+            others = np.reshape(np.prod(rows, axis=-1), moved.shape)
+            others = np.transpose(others, tuple(np.argsort(rest + axes)))
         return (_expand(g, x.shape, axes, keepdims) * others,)
 
 
