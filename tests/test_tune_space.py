@@ -92,8 +92,8 @@ def test_seed_makes_the_sequence_reproducible():
     (lambda: LogUniform(0, 1), "> 0"),
     (lambda: LogUniform(-1, 1), "> 0"),
     (lambda: LogUniform(1, 1e-4), "low < high"),
-    (lambda: OneMinusLogUniform(0.9, 1.0), "inside (0, 1)"),
-    (lambda: OneMinusLogUniform(0.0, 0.9), "inside (0, 1)"),
+    (lambda: OneMinusLogUniform(0.9, 1.0), "0 <= low < high < 1"),
+    (lambda: OneMinusLogUniform(-0.1, 0.9), "0 <= low < high < 1"),
     (lambda: OneMinusLogUniform(0.999, 0.9), "low < high"),
     (lambda: IntUniform(5, 5), "low < high"),
     (lambda: IntUniform(0, 10, log=True), "> 0"),
@@ -136,3 +136,39 @@ def test_zoom_narrows_on_each_dimensions_own_scale():
     assert (z.low, z.high) == (10, 100)
     assert Choice(["a", "b", "c"]).zoom(["c", "a"], 0.1).options == ["a", "c"]
     assert IntUniform(1, 10).zoom([4, 4], 0.0).options == [4]
+
+
+def test_one_minus_log_uniform_from_zero_is_the_course_recipe():
+    # the course: r = -4 * np.random.rand(); beta = 1 - 10**r, so r in [-4, 0], beta in [0, 0.9999]
+    beta = OneMinusLogUniform(0.0, 0.9999)
+    lo, hi = beta.bounds_internal()
+    assert math.isclose(lo, -4.0, abs_tol=1e-9) and hi == 0.0
+    for seed in range(20):
+        u = np.random.default_rng(seed).random()
+        assert math.isclose(beta.sample(np.random.default_rng(seed)), 1 - 10 ** (-4 + 4 * u),
+                            rel_tol=1e-9, abs_tol=1e-12)
+    x = _samples(beta)
+    assert x.min() >= 0.0 and x.max() <= 0.9999
+    # each decade of 1 - beta gets a quarter: [0, .9), [.9, .99), [.99, .999), [.999, .9999]
+    counts, _ = np.histogram(x, bins=[0.0, 0.9, 0.99, 0.999, 0.9999])
+    assert np.all(np.abs(counts / N - 0.25) < _tolerance(0.25)), counts / N
+    assert OneMinusLogUniform(0, 0.5).low == 0.0            # an int 0 is fine too
+
+
+def test_huge_ranges_do_not_overflow():
+    dim = Uniform(-1e308, 1e308)
+    x = _samples(dim, n=2000)
+    assert np.all(np.isfinite(x)) and x.min() >= -1e308 and x.max() <= 1e308
+    assert x.min() < -5e307 and x.max() > 5e307                 # the whole range is used
+    z = dim.zoom([1e307, 2e307], margin=0.1)                    # pad: a tenth of 2e308 each side
+    assert math.isclose(z.low, -1e307) and math.isclose(z.high, 4e307)
+    z = dim.zoom([0.0], margin=1.0)
+    assert (z.low, z.high) == (-1e308, 1e308)
+    top = LogUniform(1e-300, 1.7976931348623157e308)
+    y = _samples(top, n=2000)
+    assert np.all(np.isfinite(y)) and y.max() <= 1.7976931348623157e308
+    s = Space({"u": dim})
+    from tinygrad_bn import tune
+    study = tune.Study("huge", s)
+    study.optimize(lambda t: abs(t["u"]) / 1e308, 10, seed=0)
+    assert study.best_value < 1 and math.isfinite(study.zoom(top=3)["u"].high)

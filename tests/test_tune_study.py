@@ -2,6 +2,7 @@
 import math
 import sqlite3
 import threading
+import time
 
 import pytest
 
@@ -227,3 +228,56 @@ def test_interrupt_releases_running_trials(tmp_path):
     study.optimize(obj.log_bowl, 6)
     assert [t.state for t in study.trials] == ["complete"] * 6
     assert study.trials[3].params == Space(obj.log_bowl_space()).sample(0, 0, 3)
+
+
+def test_trial_of_a_silent_remote_driver_is_taken_back_by_heartbeat(tmp_path):
+    """A driver on another host stops heart-beating while it holds a trial: once its
+    heartbeat is stale_after old, the driver still running re-queues and runs that trial."""
+    import time as _time
+    url = f"sqlite:///{tmp_path / 'remote.db'}"
+    study = tune.Study("r", obj.log_bowl_space(), storage=url)
+    space = Space(obj.log_bowl_space())
+    storage, sid = study.storage, study._sid
+    got = storage.claim(sid, 0, 8, "far-away-host:4242:cafe", lambda i: space.sample(1, 0, i))
+    assert got[1] == 0                              # it holds trial index 0, heartbeat now
+    t0 = _time.monotonic()
+    done = study.optimize(obj.log_bowl, 8, seed=1, stale_after=1.0, heartbeat_interval=0.1)
+    assert _time.monotonic() - t0 >= 0.9             # it waited for the heartbeat to go stale
+    assert [t.state for t in study.trials] == ["complete"] * 8
+    assert len(done) == 8 and study.trials[0].attempts == 2
+    assert study.trials[0].params == space.sample(1, 0, 0)
+
+
+def test_a_live_other_driver_is_waited_for_not_robbed():
+    """In one process two drivers share an in-memory storage; the first to run out of
+    trials waits for the other's running trial instead of returning early or re-running it."""
+    shared = tune.Storage(None)
+    a = tune.Study("w", obj.log_bowl_space(), storage=shared)
+    b = tune.Study("w", obj.log_bowl_space(), storage=shared)
+    gate = threading.Event()
+    started = threading.Event()
+
+    def slow(trial):
+        if trial.index == 0:
+            started.set()
+            gate.wait(10)
+        return obj.log_bowl(trial)
+
+    th = threading.Thread(target=lambda: a.optimize(slow, 6, seed=2))
+    th.start()
+    assert started.wait(10)
+    result = []
+    tb = threading.Thread(target=lambda: result.append(b.optimize(obj.log_bowl, 6, seed=2)))
+    tb.start()
+    deadline = time.monotonic() + 20
+    while len(shared.trials(b._sid, ("complete",))) < 5:
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
+    tb.join(0.3)
+    assert tb.is_alive()                 # b ran out of trials but waits for a's running one
+    gate.set()
+    th.join(10)
+    tb.join(10)
+    assert [t.state for t in b.trials] == ["complete"] * 6
+    assert all(t.attempts == 1 for t in b.trials)
+    assert len(result[0]) == 5           # b ran the other five

@@ -29,12 +29,27 @@ __all__ = ["Dimension", "Uniform", "LogUniform", "OneMinusLogUniform", "IntUnifo
 
 
 def _finite_number(name, what, x):
-    if isinstance(x, bool) or not isinstance(x, numbers.Real):
-        raise TypeError(f"{name}: {what} must be a real number, got {x!r}")
-    x = float(x)
+    if isinstance(x, (bool, np.bool_)) or not isinstance(x, numbers.Real):
+        raise TypeError(f"{name}: {what} must be a real number, got {type(x).__name__} {x!r}")
+    try:
+        x = float(x)
+    except OverflowError:
+        raise ValueError(f"{name}: {what} must be finite, got {x!r:.30}... (too large for a float)") from None
     if not math.isfinite(x):
         raise ValueError(f"{name}: {what} must be finite, got {x!r}")
     return x
+
+
+def _half_width(lo, hi):
+    """(hi - lo) / 2 without overflow for any finite lo <= hi."""
+    return 0.5 * hi - 0.5 * lo
+
+
+def relative_width(inner, outer):
+    """Width of ``inner``'s internal range over ``outer``'s (no overflow on huge ranges)."""
+    ilo, ihi = inner.bounds_internal()
+    olo, ohi = outer.bounds_internal()
+    return _half_width(ilo, ihi) / _half_width(olo, ohi)
 
 
 class Dimension:
@@ -102,21 +117,32 @@ class _Continuous(Dimension):
         return self._lo, self._hi
 
     def sample(self, rng):
-        # the course recipe: r uniform on the dimension's scale, then map back
-        r = self._lo + (self._hi - self._lo) * rng.random()
+        # the course recipe: r uniform on the dimension's scale, then map back.  Written as
+        # lo*(1-u) + hi*u so that Uniform(-1e308, 1e308) does not overflow on hi - lo.
+        u = rng.random()
+        r = self._lo * (1.0 - u) + self._hi * u
         return min(max(self.from_internal(r), self.low), self.high)
 
     def contains(self, value):
-        return isinstance(value, numbers.Real) and self.low <= value <= self.high
+        return (isinstance(value, numbers.Real) and not isinstance(value, bool)
+                and self.low <= value <= self.high)
 
     def zoom(self, values, margin):
-        u = [self.to_internal(v) for v in values]
-        pad = margin * (self._hi - self._lo)
-        lo, hi = max(min(u) - pad, self._lo), min(max(u) + pad, self._hi)
-        if hi - lo < 1e-12 * max(1.0, abs(hi)):  # all best trials identical: keep a sliver
-            lo, hi = max(lo - 1e-6, self._lo), min(hi + 1e-6, self._hi)
+        margin = _check_margin(margin)
+        u = [self.to_internal(_finite_number(type(self).__name__, "zoom value", v)) for v in values]
+        if not u:
+            raise ValueError(f"{type(self).__name__}.zoom needs at least one value")
+        half_pad = margin * _half_width(self._lo, self._hi)   # pad = 2 * half_pad, may be huge
+        lo = max(min(u) - half_pad - half_pad, self._lo)
+        hi = min(max(u) + half_pad + half_pad, self._hi)
+        if _half_width(lo, hi) < 0.5e-12 * max(1.0, abs(hi)):  # all best trials identical: a sliver
+            eps = 1e-6 * max(1.0, abs(hi))
+            lo, hi = max(lo - eps, self._lo), min(hi + eps, self._hi)
         a, b = sorted((self.from_internal(lo), self.from_internal(hi)))
-        return type(self)(max(a, self.low), min(b, self.high))
+        a, b = max(a, self.low), min(b, self.high)
+        if not a < b:                                   # rounding collapsed it: keep the original
+            return type(self)(self.low, self.high)
+        return type(self)(a, b)
 
     def to_dict(self):
         return {"type": type(self).__name__, "low": self.low, "high": self.high}
@@ -148,11 +174,17 @@ class LogUniform(_Continuous):
         return math.log10(value)
 
     def from_internal(self, u):
-        return 10.0 ** u
+        try:
+            return 10.0 ** u
+        except OverflowError:       # u = log10(high) rounded up, high near the float maximum
+            return self.high
 
 
 class OneMinusLogUniform(_Continuous):
     """``beta = 1 - 10**r`` with ``r`` uniform in [log10(1-high), log10(1-low)].
+
+    ``OneMinusLogUniform(0.0, 0.9999)`` is the course's ``r = -4 * np.random.rand();
+    beta = 1 - 10**r`` (``r`` in [-4, 0]).
 
     For averaging coefficients (momentum, Adam's beta_1/beta_2): ``OneMinusLogUniform(0.9,
     0.999)`` samples ``1 - beta`` log-uniformly in [0.001, 0.1], so [0.9, 0.99) and
@@ -162,10 +194,10 @@ class OneMinusLogUniform(_Continuous):
     log = True
 
     def _check(self):
-        if not (0.0 < self.low and self.high < 1.0):
-            raise ValueError("OneMinusLogUniform: bounds must lie strictly inside (0, 1) "
-                             f"(1 - beta is sampled on a log scale), got low={self.low!r}, "
-                             f"high={self.high!r}")
+        if not (0.0 <= self.low and self.high < 1.0):
+            raise ValueError("OneMinusLogUniform: bounds must satisfy 0 <= low < high < 1 "
+                             f"(1 - beta is sampled on a log scale, so high = 1 is excluded), "
+                             f"got low={self.low!r}, high={self.high!r}")
 
     def to_internal(self, value):
         return math.log10(1.0 - value)
@@ -180,8 +212,13 @@ class IntUniform(Dimension):
 
     def __init__(self, low, high, log=False):
         for what, v in (("low", low), ("high", high)):
-            if isinstance(v, bool) or not isinstance(v, numbers.Integral):
-                raise TypeError(f"IntUniform: {what} must be an integer, got {v!r}")
+            if isinstance(v, (bool, np.bool_)) or not isinstance(v, numbers.Integral):
+                raise TypeError(f"IntUniform: {what} must be an integer, got {type(v).__name__} {v!r}")
+            if abs(int(v)) > _MAX_INT:
+                raise ValueError(f"IntUniform: {what} must be within +-2**53 (sampled through a "
+                                 f"float), got {v!r}")
+        if not isinstance(log, (bool, np.bool_)):
+            raise TypeError(f"IntUniform: log must be True or False, got {log!r}")
         self.low, self.high, self.log = int(low), int(high), bool(log)
         if not self.low < self.high:
             raise ValueError(f"IntUniform: need low < high, got low={low!r}, high={high!r}")
@@ -209,7 +246,14 @@ class IntUniform(Dimension):
         return isinstance(value, numbers.Integral) and self.low <= value <= self.high
 
     def zoom(self, values, margin):
+        margin = _check_margin(margin)
         lo_b, hi_b = self.bounds_internal()
+        for v in values:
+            if not self.contains(v):
+                raise ValueError(f"IntUniform.zoom: value {v!r} is not an integer in "
+                                 f"[{self.low}, {self.high}]")
+        if not values:
+            raise ValueError("IntUniform.zoom needs at least one value")
         u = [self.to_internal(v) for v in values]
         pad = margin * (hi_b - lo_b)
         lo = int(math.floor(self.from_internal(min(u) - pad)))
@@ -237,7 +281,9 @@ class Choice(Dimension):
         for o in options:
             if not (o is None or isinstance(o, (bool, int, float, str))):
                 raise TypeError(f"Choice: options must be bool, int, float, str or None "
-                                f"(they are stored as JSON), got {o!r}")
+                                f"(they are stored as JSON), got {type(o).__name__} {o!r}")
+            if isinstance(o, float) and not math.isfinite(o):
+                raise ValueError(f"Choice: options must be finite (they are stored as JSON), got {o!r}")
         if len({json.dumps(o) for o in options}) != len(options):
             raise ValueError(f"Choice: duplicate options in {options!r}")
         self.options = options
@@ -266,14 +312,30 @@ class Choice(Dimension):
 
 
 _KINDS = {c.__name__: c for c in (Uniform, LogUniform, OneMinusLogUniform, IntUniform, Choice)}
+_MAX_INT = 2 ** 53
+
+
+def _check_margin(margin):
+    if isinstance(margin, (bool, np.bool_)) or not isinstance(margin, numbers.Real):
+        raise TypeError(f"zoom: margin must be a real number >= 0, got {type(margin).__name__} {margin!r}")
+    margin = float(margin)
+    if not (math.isfinite(margin) and margin >= 0):
+        raise ValueError(f"zoom: margin must be a finite number >= 0, got {margin!r}")
+    return margin
 
 
 def dimension_from_dict(d):
+    if not isinstance(d, dict):
+        raise ValueError(f"a dimension description must be a dict, got {d!r}")
     d = dict(d)
-    kind = _KINDS.get(d.pop("type", None))
+    kind_name = d.pop("type", None)
+    kind = _KINDS.get(kind_name) if isinstance(kind_name, str) else None
     if kind is None:
-        raise ValueError(f"unknown dimension description {d!r}")
-    return kind(**d)
+        raise ValueError(f"unknown dimension description {dict(d, type=kind_name)!r}")
+    try:
+        return kind(**d)
+    except TypeError as exc:
+        raise ValueError(f"bad {kind_name} description {d!r}: {exc}") from exc
 
 
 class Space:
@@ -315,6 +377,9 @@ class Space:
 
     def sample(self, seed, round=0, index=0):
         """Parameters of trial ``index`` of zoom round ``round``: depend on these three only."""
+        for what, v in (("seed", seed), ("round", round), ("index", index)):
+            if isinstance(v, (bool, np.bool_)) or not isinstance(v, numbers.Integral) or v < 0:
+                raise ValueError(f"Space.sample: {what} must be a non-negative int, got {v!r}")
         rng = np.random.default_rng([int(seed), int(round), int(index)])
         return {name: _plain(dim.sample(rng)) for name, dim in self.dims.items()}
 

@@ -20,7 +20,7 @@ import sqlite3
 import threading
 import time
 
-__all__ = ["Storage", "parse_storage", "TrialRecord", "STATES"]
+__all__ = ["Storage", "StorageError", "parse_storage", "TrialRecord", "STATES"]
 
 STATES = ("waiting", "running", "complete", "pruned", "failed")
 FINISHED = ("complete", "pruned", "failed")
@@ -66,19 +66,43 @@ CREATE INDEX IF NOT EXISTS trials_state ON trials (study_id, state);
 """
 
 
+#: ``PRAGMA application_id`` of a study database ("tgbn"): tells it from other SQLite files
+APPLICATION_ID = 0x7467626E
+
+_REQUIRED_COLUMNS = {
+    "studies": {"id", "name", "direction", "space", "seed", "created"},
+    "rounds": {"study_id", "round", "space", "info", "created"},
+    "trials": {"id", "study_id", "number", "round", "idx", "params", "state", "value",
+               "intermediate", "attrs", "start", "end", "error", "owner", "heartbeat", "attempts"},
+}
+
+
+class StorageError(ValueError):
+    """A storage file that cannot be used: corrupt, truncated, foreign or unwritable."""
+
+
 def parse_storage(storage):
-    """``None`` -> in-memory; ``'sqlite:///rel.db'``, ``'sqlite:////abs.db'`` or a plain path."""
-    if storage is None or storage == ":memory:" or storage == "sqlite://":
+    """``None``, ``':memory:'``, ``'sqlite://'`` or ``'sqlite:///:memory:'`` -> in memory;
+    ``'sqlite:///rel.db'``, ``'sqlite:////abs.db'`` or a plain path -> that file."""
+    if storage is None:
         return ":memory:"
-    if not isinstance(storage, (str, os.PathLike)):
-        raise TypeError(f"storage must be None, 'sqlite:///path.db' or a path, got {storage!r}")
+    if isinstance(storage, bytes) or not isinstance(storage, (str, os.PathLike)):
+        raise TypeError(f"storage must be None, 'sqlite:///path.db' or a path, got "
+                        f"{type(storage).__name__} {storage!r}")
     s = os.fspath(storage)
+    if not isinstance(s, str):
+        raise TypeError(f"storage must be a str path, got {s!r}")
+    if s in (":memory:", "sqlite://", "sqlite:///:memory:"):
+        return ":memory:"
     if s.startswith("sqlite:///"):
         s = s[len("sqlite:///"):]
-    elif "://" in s:
-        raise ValueError(f"unsupported storage {storage!r}: use 'sqlite:///path.db' or None")
+    elif "://" in s or s.startswith("sqlite:"):
+        raise ValueError(f"unsupported storage {storage!r}: use 'sqlite:///path.db', "
+                         "'sqlite:///:memory:' or None")
     if not s:
         raise ValueError(f"storage {storage!r} has no file path")
+    if "\0" in s:
+        raise ValueError(f"storage {storage!r}: the path contains a NUL character")
     return os.path.abspath(s)
 
 
@@ -143,22 +167,94 @@ class Storage:
 
     def __init__(self, storage=None, timeout=60.0):
         self.path = parse_storage(storage)
+        if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) \
+                or not (math.isfinite(timeout) and timeout > 0):
+            raise ValueError(f"Storage: timeout must be a finite number of seconds > 0, got {timeout!r}")
         self.in_memory = self.path == ":memory:"
         if not self.in_memory:
-            d = os.path.dirname(self.path)
-            if d and not os.path.isdir(d):
-                raise FileNotFoundError(f"storage directory {d!r} does not exist")
+            self._check_path()
         self._lock = threading.RLock()
-        self._conn = sqlite3.connect(self.path, timeout=timeout, isolation_level=None,
-                                     check_same_thread=False)
-        self._conn.execute(f"PRAGMA busy_timeout = {int(timeout * 1000)}")
-        if not self.in_memory:
-            self._conn.execute("PRAGMA journal_mode = WAL")
-            self._conn.execute("PRAGMA synchronous = NORMAL")
-        with self.write() as c:
+        try:
+            self._conn = sqlite3.connect(self.path, timeout=timeout, isolation_level=None,
+                                         check_same_thread=False)
+        except sqlite3.Error as exc:
+            if "unable to open" in str(exc):
+                raise PermissionError(f"storage {self.path!r} cannot be created or opened for "
+                                      f"writing (SQLite: {exc})") from exc
+            raise StorageError(f"storage {self.path!r} cannot be opened: {exc}") from exc
+        try:
+            self._conn.execute(f"PRAGMA busy_timeout = {int(timeout * 1000)}")
+            if not self.in_memory:
+                self._conn.execute("PRAGMA journal_mode = WAL")
+                self._conn.execute("PRAGMA synchronous = NORMAL")
+            self._init_schema()
+        except sqlite3.Error as exc:
+            self._conn.close()
+            msg = str(exc)
+            if "readonly" in msg or "unable to open" in msg:
+                raise PermissionError(f"storage {self.path!r} is not writable (SQLite: {msg}); a "
+                                      "study needs write access to the file and its directory") from exc
+            raise StorageError(f"storage {self.path!r} is not a usable SQLite study database "
+                               f"(corrupt, truncated or not SQLite): {msg}") from exc
+        except BaseException:
+            self._conn.close()
+            raise
+
+    def _check_path(self):
+        p = self.path
+        d = os.path.dirname(p)
+        if d and not os.path.isdir(d):
+            raise FileNotFoundError(f"storage {p!r}: the directory {d!r} does not exist")
+        if os.path.isdir(p):
+            raise StorageError(f"storage {p!r} is a directory, not an SQLite file")
+        if os.path.exists(p):
+            if not os.path.isfile(p):
+                raise StorageError(f"storage {p!r} is not a regular file")
+            if not os.access(p, os.R_OK | os.W_OK):
+                raise PermissionError(f"storage {p!r} is not readable and writable")
+            size = os.path.getsize(p)
+            if size:
+                with open(p, "rb") as f:
+                    head = f.read(100)
+                if not head.startswith(b"SQLite format 3\0"):
+                    raise StorageError(f"storage {p!r} is not an SQLite database (it holds "
+                                       f"{size} bytes of something else)")
+                if len(head) < 100 or size < 512:
+                    raise StorageError(f"storage {p!r} is a truncated SQLite database "
+                                       f"({size} bytes)")
+        if not os.access(d or ".", os.W_OK):
+            raise PermissionError(f"storage {p!r}: the directory {d!r} is not writable (SQLite "
+                                  "keeps its journal next to the file)")
+
+    def _init_schema(self):
+        c = self._conn
+        app_id = c.execute("PRAGMA application_id").fetchone()[0]
+        tables = {r[0] for r in c.execute("SELECT name FROM sqlite_master WHERE type = 'table' "
+                                          "AND name NOT LIKE 'sqlite_%'")}
+        if app_id not in (0, APPLICATION_ID):
+            raise StorageError(f"storage {self.path!r} is another application's SQLite database "
+                               f"(application_id {app_id:#x}), not a tinygrad_bn study file")
+        if app_id == 0 and tables:
+            # a file written before the id was set: accept it only with our schema
+            mine = set(_REQUIRED_COLUMNS)
+            if not mine <= tables or tables - mine:
+                raise StorageError(f"storage {self.path!r} is not a tinygrad_bn study database "
+                                   f"(it holds the tables {sorted(tables)})")
+        for table, cols in _REQUIRED_COLUMNS.items():
+            if table in tables:
+                have = {r[1] for r in c.execute(f"PRAGMA table_info({table})")}
+                if not cols <= have:
+                    raise StorageError(f"storage {self.path!r}: table {table!r} has a foreign "
+                                       f"schema (missing columns {sorted(cols - have)})")
+        with self.write() as cw:
             for stmt in _SCHEMA.strip().split(";"):
                 if stmt.strip():
-                    c.execute(stmt)
+                    cw.execute(stmt)
+            if app_id != APPLICATION_ID:
+                cw.execute(f"PRAGMA application_id = {APPLICATION_ID}")
+        ok = c.execute("PRAGMA quick_check").fetchone()[0]
+        if ok != "ok":
+            raise StorageError(f"storage {self.path!r} is corrupt (SQLite quick_check: {ok})")
 
     # -- transactions ---------------------------------------------------------------------
     class _Tx:
@@ -316,6 +412,13 @@ class Storage:
                     recovered.append(number)
         return recovered
 
+    def running_count(self, sid, rnd, exclude_owner=None):
+        """How many trials of round ``rnd`` are running under a driver other than ``exclude_owner``."""
+        with self.read() as c:
+            return c.execute("SELECT COUNT(*) FROM trials WHERE study_id = ? AND round = ? AND "
+                             "state = 'running' AND (owner IS NULL OR owner != ?)",
+                             (sid, rnd, exclude_owner or "")).fetchone()[0]
+
     def trials(self, sid, states=None, rnd=None):
         q = f"SELECT {_COLS} FROM trials WHERE study_id = ?"
         args = [sid]
@@ -365,9 +468,13 @@ def _owner_dead(owner, host):
         os.kill(pid, 0)
     except ProcessLookupError:
         return True
-    except PermissionError:
+    except (PermissionError, OverflowError, ValueError):
         return False
-    return False
+    try:  # a zombie (exited, not yet reaped by its parent) is dead too
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] == "Z"
+    except (OSError, IndexError):
+        return False
 
 
 def make_owner():

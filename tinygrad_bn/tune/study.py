@@ -16,6 +16,7 @@ driver died run again with the same parameters, and the round ends with exactly
 """
 import concurrent.futures as cf
 import math
+import numbers
 import os
 import threading
 import time
@@ -38,7 +39,9 @@ class Study:
     """
 
     def __init__(self, name, space=None, direction=None, storage=None):
-        if not isinstance(name, str) or not name:
+        if not isinstance(name, str):
+            raise TypeError(f"a study's name must be a str, got {type(name).__name__} {name!r}")
+        if not name:
             raise ValueError(f"a study needs a non-empty name, got {name!r}")
         if direction is not None and direction not in ("minimize", "maximize"):
             raise ValueError(f"direction must be 'minimize' or 'maximize', got {direction!r}")
@@ -127,8 +130,10 @@ class Study:
             if stored is not None:
                 return stored
             seed = int.from_bytes(os.urandom(4), "little")
-        if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
-            raise ValueError(f"seed must be a non-negative int, got {seed!r}")
+        if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or seed < 0 \
+                or seed >= 2 ** 63:
+            raise ValueError(f"seed must be a non-negative int below 2**63, got {seed!r}")
+        seed = int(seed)
         self._storage.set_seed_if_unset(self._sid, seed)
         return seed
 
@@ -145,16 +150,47 @@ class Study:
         seed: parameters of trial ``i`` of round ``r`` depend only on ``(seed, r, i)``;
             None takes the study's stored seed (the first seed used), or a random one.
         pruner: a ``Pruner`` (successive halving, Hyperband, median) or None.
-        timeout: seconds after which no new trial starts.
+        timeout: seconds after which no new trial starts (and no more waiting for others).
         callbacks: ``cb(study, record)`` after each finished trial, in the driver.
+        stale_after: a trial is taken back from a driver whose heartbeat (every
+            ``heartbeat_interval`` s) is older than this; a driver on this host whose process
+            is gone loses its trials at once.  While it runs -- and, once nothing is left to
+            claim, while other drivers still hold trials -- this driver re-queues (or, with
+            ``requeue_stale=False``, fails) such trials and runs them, so ``optimize`` returns
+            with the round complete even when another driver died.
         Returns the list of records finished by this call.
         """
         if not callable(objective):
             raise TypeError(f"objective must be callable, got {objective!r}")
-        if isinstance(n_trials, bool) or not isinstance(n_trials, int) or n_trials < 0:
+        if isinstance(n_trials, bool) or not isinstance(n_trials, numbers.Integral) or n_trials < 0:
             raise ValueError(f"n_trials must be a non-negative int, got {n_trials!r}")
+        n_trials = int(n_trials)
         if pruner is not None and not isinstance(pruner, Pruner):
             raise TypeError(f"pruner must be a Pruner or None, got {pruner!r}")
+        if isinstance(n_jobs, bool) or not (n_jobs is None or isinstance(n_jobs, numbers.Integral)):
+            raise ValueError(f"n_jobs must be a positive int or -1, got {n_jobs!r}")
+        if n_jobs is not None and not (n_jobs >= 1 or n_jobs == -1):
+            raise ValueError(f"n_jobs must be a positive int or -1, got {n_jobs!r}")
+        if timeout is not None:
+            timeout = _positive_seconds("timeout", timeout)
+        stale_after = _positive_seconds("stale_after", stale_after)
+        heartbeat_interval = _positive_seconds("heartbeat_interval", heartbeat_interval)
+        if heartbeat_interval >= stale_after:
+            raise ValueError(f"heartbeat_interval ({heartbeat_interval}) must be shorter than "
+                             f"stale_after ({stale_after}), or live drivers look dead")
+        if threads_per_worker is not None and (isinstance(threads_per_worker, bool) or not isinstance(
+                threads_per_worker, numbers.Integral) or threads_per_worker < 1):
+            raise ValueError(f"threads_per_worker must be a positive int or None, got {threads_per_worker!r}")
+        for name, flag in (("show_progress", show_progress), ("requeue_stale", requeue_stale)):
+            if not isinstance(flag, bool):
+                raise TypeError(f"{name} must be True or False, got {flag!r}")
+        if callable(callbacks) or isinstance(callbacks, (str, bytes)) \
+                or not hasattr(callbacks, "__iter__"):
+            raise TypeError(f"callbacks must be a list of callables cb(study, record), got {callbacks!r}")
+        callbacks = list(callbacks)
+        for cb in callbacks:
+            if not callable(cb):
+                raise TypeError(f"callbacks: {cb!r} is not callable")
         seed = self._resolve_seed(seed)
         storage, sid = self._storage, self._sid
         if not storage.in_memory:
@@ -164,6 +200,7 @@ class Study:
         owner = make_owner()
         pool, owned, slots, env_threads = resolve_executor(executor, n_jobs, threads_per_worker)
         deadline = None if timeout is None else time.monotonic() + timeout
+        poll = min(0.5, heartbeat_interval)   # how often to look for dead drivers' trials
         finished = []
         progress = _progress(show_progress, n_trials,
                              len(storage.trials(sid, FINISHED, rnd)))
@@ -174,8 +211,11 @@ class Study:
                                   args=(storage, sid, owner, heartbeat_interval, stop_hb))
             hb.start()
 
+        def timed_out():
+            return deadline is not None and time.monotonic() > deadline
+
         def claim():
-            if deadline is not None and time.monotonic() > deadline:
+            if timed_out():
                 return None
             got = storage.claim(sid, rnd, n_trials, owner,
                                 lambda idx: space.sample(seed, rnd, idx))
@@ -186,9 +226,23 @@ class Study:
             return TrialSpec(number, idx, rnd, params, objective, self.direction, pruner,
                              peers, threads_per_worker if pool is not None else None)
 
+        last_recover = [time.monotonic()]
+
+        def recover(force=False):
+            """Re-queue trials of dead drivers (at most every ``poll`` seconds)."""
+            if storage.in_memory:
+                return []
+            now = time.monotonic()
+            if not force and now - last_recover[0] < poll:
+                return []
+            last_recover[0] = now
+            return storage.recover_stale(sid, stale_after, requeue=requeue_stale)
+
         def record(res):
-            storage.finish(sid, res.number, owner, res.state, res.value, res.intermediate,
-                           res.attrs, res.start, res.end, res.error)
+            mine = storage.finish(sid, res.number, owner, res.state, res.value, res.intermediate,
+                                  res.attrs, res.start, res.end, res.error)
+            if not mine:  # taken from us meanwhile (we looked dead); its new owner records it
+                return
             rec = storage.trial(sid, res.number)
             if rec is not None:
                 finished.append(rec)
@@ -199,14 +253,14 @@ class Study:
 
         in_flight = {}
         try:
-            if pool is None:
-                while True:
+            while True:
+                if pool is None:
                     spec = claim()
-                    if spec is None:
-                        break
-                    record(run_trial(spec))
-            else:
-                while True:
+                    if spec is not None:
+                        record(run_trial(spec))
+                        recover()
+                        continue
+                else:
                     while len(in_flight) < slots:
                         spec = claim()
                         if spec is None:
@@ -214,28 +268,36 @@ class Study:
                         with thread_env(env_threads):
                             fut = pool.submit(run_trial, spec)
                         in_flight[fut] = spec
-                    if not in_flight:
-                        break
-                    done, _ = cf.wait(list(in_flight), return_when=cf.FIRST_COMPLETED)
-                    for fut in done:
-                        spec = in_flight.pop(fut, None)
-                        if spec is None:  # already recorded when the pool broke
-                            continue
-                        try:
-                            res = fut.result()
-                        except Exception as e:  # noqa: BLE001 -- the worker, not the objective, failed
-                            now = time.time()
-                            from .trial import TrialResult
-                            res = TrialResult(spec.number, "failed", None, {}, {}, now, now,
-                                              f"worker failed: {type(e).__name__}: {e}")
-                            if owned and isinstance(e, cf.process.BrokenProcessPool):
-                                pool.shutdown(wait=False, cancel_futures=True)
-                                pool, _, _, _ = resolve_executor(None, slots, threads_per_worker)
-                                for f2, s2 in list(in_flight.items()):
-                                    in_flight.pop(f2)
-                                    record(TrialResult(s2.number, "failed", None, {}, {}, now,
-                                                       now, f"worker pool broke: {e}"))
-                        record(res)
+                    if in_flight:
+                        done, _ = cf.wait(list(in_flight), timeout=poll,
+                                          return_when=cf.FIRST_COMPLETED)
+                        for fut in done:
+                            spec = in_flight.pop(fut, None)
+                            if spec is None:  # already recorded when the pool broke
+                                continue
+                            try:
+                                res = fut.result()
+                            except Exception as e:  # noqa: BLE001 -- the worker, not the objective, failed
+                                now = time.time()
+                                from .trial import TrialResult
+                                res = TrialResult(spec.number, "failed", None, {}, {}, now, now,
+                                                  f"worker failed: {type(e).__name__}: {e}")
+                                if owned and isinstance(e, cf.process.BrokenProcessPool):
+                                    pool.shutdown(wait=False, cancel_futures=True)
+                                    pool, _, _, _ = resolve_executor(None, slots, threads_per_worker)
+                                    for f2, s2 in list(in_flight.items()):
+                                        in_flight.pop(f2)
+                                        record(TrialResult(s2.number, "failed", None, {}, {}, now,
+                                                           now, f"worker pool broke: {e}"))
+                            record(res)
+                        recover()
+                        continue
+                # nothing left to claim and nothing of ours running: the round is done unless
+                # other drivers still hold trials; wait for them, taking back a dead one's
+                if timed_out() or not storage.running_count(sid, rnd, exclude_owner=owner):
+                    break
+                if not recover(force=True):
+                    time.sleep(poll)
         finally:
             for fut in in_flight:
                 fut.cancel()
@@ -266,8 +328,7 @@ class Study:
             k = top
         else:
             raise ValueError(f"top must be an int >= 1 or a fraction in (0, 1), got {top!r}")
-        if not margin >= 0:
-            raise ValueError(f"margin must be >= 0, got {margin!r}")
+        margin = _space._check_margin(margin)
         best = done[:k]
         cur_round = self.current_round
         cur = self.space
@@ -275,9 +336,7 @@ class Study:
         for name, base_dim in self.base_space.items():
             cdim = cur[name]
             if type(cdim) is type(base_dim):
-                lo, hi = cdim.bounds_internal()
-                b_lo, b_hi = base_dim.bounds_internal()
-                rel = margin * (hi - lo) / (b_hi - b_lo)
+                rel = margin * _space.relative_width(cdim, base_dim)
             else:
                 rel = 0.0
             dims[name] = base_dim.zoom([t.params[name] for t in best], rel)
@@ -290,7 +349,7 @@ class Study:
                        **optimize_kwargs):
         """``rounds`` rounds of ``trials_per_round`` random trials, zooming on the best
         ``top`` between rounds.  Resumable like ``optimize``.  Returns the best trial."""
-        if not isinstance(rounds, int) or rounds < 1:
+        if isinstance(rounds, bool) or not isinstance(rounds, int) or rounds < 1:
             raise ValueError(f"rounds must be an int >= 1, got {rounds!r}")
         for k in range(rounds):  # rounds count from the study's round 0: resumable
             if self.current_round < k:
@@ -353,6 +412,15 @@ class Study:
 
 def load_study(name, storage):
     return Study.load(name, storage)
+
+
+def _positive_seconds(name, value):
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be a number of seconds, got {type(value).__name__} {value!r}")
+    value = float(value)
+    if not (math.isfinite(value) and value > 0):
+        raise ValueError(f"{name} must be a finite number of seconds > 0, got {value!r}")
+    return value
 
 
 def _heartbeat_loop(storage, sid, owner, interval, stop):
