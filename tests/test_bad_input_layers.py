@@ -6,6 +6,7 @@ import pytest
 
 from badinput import expect_error
 from tinygrad_bn.keras import activations as A
+from tinygrad_bn.keras import initializers as I
 from tinygrad_bn.keras import layers as L
 from tinygrad_bn.keras import losses as K
 from tinygrad_bn.keras import metrics as M
@@ -100,6 +101,15 @@ CASES = [
     ("bn_empty_training_batch", lambda: L.BatchNormalization(name="bn0")(np.zeros((0, 3), np.float32),
                                                                           training=True),
      ValueError, ["'bn0'", "empty batch", "(0, 3)"]),
+    # --- initializers ------------------------------------------------------------
+    ("init_stddev_negative", lambda: I.RandomNormal(stddev=-1.0), ValueError, ["RandomNormal", "stddev"]),
+    ("init_uniform_bounds", lambda: I.RandomUniform(minval=1.0, maxval=0.0), ValueError,
+     ["RandomUniform", "maxval", "minval"]),
+    ("init_scale_zero", lambda: I.VarianceScaling(scale=0.0), ValueError, ["VarianceScaling", "scale"]),
+    ("init_seed_str", lambda: I.GlorotUniform(seed="1"), TypeError, ["GlorotUniform", "seed"]),
+    ("init_constant_str", lambda: I.Constant("a"), TypeError, ["Constant", "value"]),
+    ("init_orthogonal_1d", lambda: I.Orthogonal()((3,)), ValueError, ["Orthogonal", "2 axes"]),
+    ("init_unknown_name", lambda: I.get("glorot_uniformm"), ValueError, ["initializer", "glorot_uniformm"]),
     # --- activations ----------------------------------------------------------
     ("act_relu_max_value", lambda: A.relu(X2, max_value=-1.0), ValueError, ["relu", "max_value"]),
     ("act_gelu_approximate", lambda: A.gelu(X2, approximate="yes"), TypeError, ["gelu", "approximate"]),

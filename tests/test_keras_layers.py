@@ -423,3 +423,23 @@ def test_automatic_names_unique_across_threads():
     for t in threads:
         t.join()
     assert len(names) == 800 and len(set(names)) == 800
+
+
+# ---------------------------------------------------------------------------
+# Initializers added for tf.keras parity
+# ---------------------------------------------------------------------------
+
+def test_orthogonal_and_identity_initializers():
+    from tinygrad_bn.keras import initializers as I
+    q = I.Orthogonal(gain=2.0, seed=0)((5, 3), np.float64)
+    np.testing.assert_allclose(q.T @ q, 4.0 * np.eye(3), atol=1e-12)
+    w = I.Orthogonal(seed=1)((3, 6))
+    np.testing.assert_allclose(w @ w.T, np.eye(3), atol=1e-6)
+    np.testing.assert_array_equal(I.Orthogonal(seed=4)((3, 3)), I.Orthogonal(seed=4)((3, 3)))
+    np.testing.assert_array_equal(I.Identity(3.0)((2, 3)), [[3, 0, 0], [0, 3, 0]])
+    assert isinstance(I.get("orthogonal"), I.Orthogonal) and isinstance(I.get("uniform"), I.RandomUniform)
+    assert I.glorot_normal is I.GlorotNormal and I.he_uniform is I.HeUniform
+    d = L.Dense(3, kernel_initializer="orthogonal")
+    d(np.ones((1, 3), np.float32))
+    k = d.kernel.numpy().astype(np.float64)
+    np.testing.assert_allclose(k.T @ k, np.eye(3), atol=1e-6)

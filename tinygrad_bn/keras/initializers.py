@@ -21,7 +21,10 @@ from .. import utils as _utils
 
 __all__ = ["Initializer", "Zeros", "Ones", "Constant", "RandomNormal", "RandomUniform",
            "TruncatedNormal", "VarianceScaling", "GlorotNormal", "GlorotUniform", "HeNormal",
-           "HeUniform", "LecunNormal", "LecunUniform", "get", "serialize", "deserialize"]
+           "HeUniform", "LecunNormal", "LecunUniform", "Orthogonal", "Identity", "get", "serialize",
+           "deserialize", "zeros", "ones", "constant", "random_normal", "random_uniform", "truncated_normal",
+           "variance_scaling", "glorot_normal", "glorot_uniform", "he_normal", "he_uniform", "lecun_normal",
+           "lecun_uniform", "orthogonal", "identity"]
 
 _TRUNC_STD = 0.87962566103423978  # std of a standard normal truncated to [-2, 2]
 
@@ -38,10 +41,23 @@ def _fans(shape):
     return shape[-2] * receptive, shape[-1] * receptive
 
 
+def _num(cls, arg, value, positive=False, nonneg=False):
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.integer, np.floating)):
+        raise TypeError(f"{cls}: {arg} must be a number, got {value!r} ({type(value).__name__})")
+    v = float(value)
+    if not math.isfinite(v) or (positive and v <= 0) or (nonneg and v < 0):
+        need = "a positive" if positive else ("a non-negative" if nonneg else "a finite")
+        raise ValueError(f"{cls}: {arg} must be {need} finite number, got {value!r}")
+    return v
+
+
 class Initializer:
     """Base class: subclasses implement ``__call__(shape, dtype=float32)`` and ``get_config``."""
 
     def __init__(self, seed=None):
+        if seed is not None and (isinstance(seed, (bool, np.bool_)) or not isinstance(seed, (int, np.integer))
+                                 or seed < 0):
+            raise TypeError(f"{type(self).__name__}: seed must be a non-negative integer or None, got {seed!r}")
         self.seed = None if seed is None else int(seed)
 
     def _rng(self):
@@ -84,7 +100,7 @@ class Constant(Initializer):
 
     def __init__(self, value=0.0):
         super().__init__(None)
-        self.value = float(value)
+        self.value = _num("Constant", "value", value)
 
     def __call__(self, shape, dtype=np.float32):
         return np.full(shape, self.value, dtype=dtype)
@@ -98,7 +114,8 @@ class RandomNormal(Initializer):
 
     def __init__(self, mean=0.0, stddev=0.05, seed=None):
         super().__init__(seed)
-        self.mean, self.stddev = float(mean), float(stddev)
+        self.mean = _num(type(self).__name__, "mean", mean)
+        self.stddev = _num(type(self).__name__, "stddev", stddev, nonneg=True)
 
     def __call__(self, shape, dtype=np.float32):
         return (self._rng().standard_normal(shape) * self.stddev + self.mean).astype(dtype)
@@ -112,7 +129,10 @@ class RandomUniform(Initializer):
 
     def __init__(self, minval=-0.05, maxval=0.05, seed=None):
         super().__init__(seed)
-        self.minval, self.maxval = float(minval), float(maxval)
+        self.minval = _num("RandomUniform", "minval", minval)
+        self.maxval = _num("RandomUniform", "maxval", maxval)
+        if self.maxval < self.minval:
+            raise ValueError(f"RandomUniform: maxval ({maxval!r}) must be >= minval ({minval!r})")
 
     def __call__(self, shape, dtype=np.float32):
         return self._rng().uniform(self.minval, self.maxval, shape).astype(dtype)
@@ -136,7 +156,8 @@ class TruncatedNormal(Initializer):
 
     def __init__(self, mean=0.0, stddev=0.05, seed=None):
         super().__init__(seed)
-        self.mean, self.stddev = float(mean), float(stddev)
+        self.mean = _num("TruncatedNormal", "mean", mean)
+        self.stddev = _num("TruncatedNormal", "stddev", stddev, nonneg=True)
 
     def __call__(self, shape, dtype=np.float32):
         return (_truncated_normal(self._rng(), shape, self.stddev) + self.mean).astype(dtype)
@@ -153,8 +174,7 @@ class VarianceScaling(Initializer):
 
     def __init__(self, scale=1.0, mode="fan_in", distribution="truncated_normal", seed=None):
         super().__init__(seed)
-        if scale <= 0:
-            raise ValueError(f"VarianceScaling: scale must be positive, got {scale}")
+        scale = _num(type(self).__name__, "scale", scale, positive=True)
         if mode not in ("fan_in", "fan_out", "fan_avg"):
             raise ValueError(f"VarianceScaling: mode must be 'fan_in', 'fan_out' or 'fan_avg', got {mode!r}")
         if distribution == "normal":
@@ -223,16 +243,68 @@ class LecunUniform(_Preset):
     _preset = {"scale": 1.0, "mode": "fan_in", "distribution": "uniform"}
 
 
+class Orthogonal(Initializer):
+    """A (semi-)orthogonal matrix times ``gain`` (Saxe et al.): the Q of the QR decomposition of a
+    standard normal matrix, sign-corrected so the distribution is uniform (as Keras).  Shapes with
+    more than two axes are flattened to ``(prod(shape[:-1]), shape[-1])``."""
+
+    def __init__(self, gain=1.0, seed=None):
+        super().__init__(seed)
+        self.gain = _num("Orthogonal", "gain", gain)
+
+    def __call__(self, shape, dtype=np.float32):
+        shape = tuple(int(s) for s in shape)
+        if len(shape) < 2:
+            raise ValueError(f"Orthogonal: the shape must have at least 2 axes, got {shape}")
+        rows = int(np.prod(shape[:-1]))
+        cols = shape[-1]
+        a = self._rng().standard_normal((max(rows, cols), min(rows, cols)))
+        q, r = np.linalg.qr(a)
+        q = q * np.sign(np.diag(r))
+        if rows < cols:
+            q = q.T
+        return (self.gain * q).reshape(shape).astype(dtype)
+
+    def get_config(self):
+        return {"gain": self.gain, "seed": self.seed}
+
+
+class Identity(Initializer):
+    """``gain`` times the identity matrix (2-D shapes only; rectangular: ones on the diagonal)."""
+
+    def __init__(self, gain=1.0):
+        super().__init__(None)
+        self.gain = _num("Identity", "gain", gain)
+
+    def __call__(self, shape, dtype=np.float32):
+        shape = tuple(int(s) for s in shape)
+        if len(shape) != 2:
+            raise ValueError(f"Identity: the shape must have exactly 2 axes, got {shape}")
+        return (self.gain * np.eye(*shape)).astype(dtype)
+
+    def get_config(self):
+        return {"gain": self.gain}
+
+
 _CLASSES = {c.__name__: c for c in (Zeros, Ones, Constant, RandomNormal, RandomUniform, TruncatedNormal,
                                     VarianceScaling, GlorotNormal, GlorotUniform, HeNormal, HeUniform,
-                                    LecunNormal, LecunUniform)}
+                                    LecunNormal, LecunUniform, Orthogonal, Identity)}
 _ALIASES = {"zeros": Zeros, "zero": Zeros, "ones": Ones, "one": Ones, "constant": Constant,
             "random_normal": RandomNormal, "random_uniform": RandomUniform,
             "truncated_normal": TruncatedNormal, "variance_scaling": VarianceScaling,
             "glorot_normal": GlorotNormal, "xavier_normal": GlorotNormal,
             "glorot_uniform": GlorotUniform, "xavier_uniform": GlorotUniform,
             "he_normal": HeNormal, "he_uniform": HeUniform,
-            "lecun_normal": LecunNormal, "lecun_uniform": LecunUniform}
+            "lecun_normal": LecunNormal, "lecun_uniform": LecunUniform,
+            "orthogonal": Orthogonal, "identity": Identity,
+            "uniform": RandomUniform, "normal": RandomNormal}
+
+# tf.keras's lower-case aliases of the classes (``tf.keras.initializers.glorot_uniform(seed=0)``)
+zeros, ones, constant = Zeros, Ones, Constant
+random_normal, random_uniform, truncated_normal = RandomNormal, RandomUniform, TruncatedNormal
+variance_scaling, orthogonal, identity = VarianceScaling, Orthogonal, Identity
+glorot_normal, glorot_uniform, he_normal, he_uniform = GlorotNormal, GlorotUniform, HeNormal, HeUniform
+lecun_normal, lecun_uniform = LecunNormal, LecunUniform
 
 
 def get(identifier):
@@ -262,6 +334,8 @@ def serialize(init):
 
 
 def deserialize(config, custom_objects=None):
+    if isinstance(config, str):
+        return get(config)
     name = config["class_name"]
     cls = (custom_objects or {}).get(name) or _CLASSES.get(name)
     if cls is None:
