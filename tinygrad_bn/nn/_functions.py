@@ -499,7 +499,7 @@ def dropout(x, rate, noise_shape=None, seed=None, name=None):
     except ValueError:
         raise ValueError(f"{fname}: noise_shape {shape} does not broadcast to x's shape {xd.shape}") from None
     if r == 0.0:
-        return x
+        return x if isinstance(x, Tensor) else Tensor(x)
     rng = _RNG if seed is None else np.random.default_rng(int(seed))
     keep = rng.random(shape) >= r
     mask = keep.astype(xd.dtype) * xd.dtype.type(1.0 / (1.0 - r))

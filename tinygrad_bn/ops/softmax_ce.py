@@ -64,6 +64,15 @@ def _fmt(shape):
     return "(" + ", ".join(str(s) for s in shape) + ("," if len(shape) == 1 else "") + ")"
 
 
+def _op_with_composite(composite):
+    """``@op(composite=...)``: higher-order gradients differentiate the composite twin (the
+    kernels' backward is not itself differentiable).  (Plain ``@op`` with an older registry.)"""
+    try:
+        return op(composite=composite)
+    except TypeError:           # pragma: no cover - registry without composite=
+        return op
+
+
 # ---------------------------------------------------------------------------
 # Validation (once per public call)
 # ---------------------------------------------------------------------------
@@ -169,7 +178,7 @@ def _sparse_labels(y, c):
     return y.astype(np.int64)
 
 
-@op
+@_op_with_composite(_softmax_ce_composite)
 class softmax_ce:
     """Softmax cross-entropy from logits (N, C) and integer (N,) or dense (N, C) labels.
 
@@ -260,7 +269,7 @@ def softmax_cross_entropy(logits, labels, reduction="mean", label_smoothing=0.0)
     ld, yd, _, ls = _check_ce(_NAME, logits, labels, reduction, label_smoothing, False)
     dt = ld.dtype
     if (dt is _F32 or dt is _F64) and _ce is not None and _fused_selected():
-        return softmax_ce(logits, yd, reduction, ls)
+        return _call_fused(_NAME, logits, yd, reduction, ls)
     if yd.dtype.kind in "iu" and yd.size:
         _check_label_range(_NAME, yd, ld.shape[1], ld.shape)
     return _softmax_ce_composite(logits, yd, reduction, ls)
@@ -281,4 +290,12 @@ def softmax_cross_entropy_fused(logits, labels, reduction="mean", label_smoothin
     if ld.dtype not in _FLOATS:
         raise TypeError(f"softmax_cross_entropy_fused: the fused kernel takes float32 or float64 logits, got "
                         f"dtype {ld.dtype}; use softmax_cross_entropy or the composite")
-    return softmax_ce(logits, yd, reduction, ls)
+    return _call_fused(_NAME, logits, yd, reduction, ls)
+
+
+def _call_fused(name, logits, yd, reduction, ls):
+    """The op, with the kernel's label-range error (found inside the op) naming ``name`` too."""
+    try:
+        return softmax_ce(logits, yd, reduction, ls)
+    except ValueError as exc:
+        raise ValueError(f"{name}: {exc}") from exc
