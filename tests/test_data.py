@@ -367,3 +367,58 @@ def test_fit_on_a_dataset_equals_fit_on_arrays():
 
     for a, b in zip(trained("arrays"), trained("dataset")):
         np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-7)
+
+
+# -- tinygrad_bn.utils ----------------------------------------------------------------------------------
+def test_set_seed_seeds_only_the_project_generator():
+    import random
+    random.seed(11)
+    np.random.seed(11)
+    py_state, np_state = random.getstate(), np.random.get_state()
+    tf.utils.set_seed(3)
+    a = tf.utils.global_rng().integers(0, 1 << 30, size=4)
+    assert random.getstate() == py_state
+    after = np.random.get_state()
+    assert after[0] == np_state[0] and np.array_equal(after[1], np_state[1]) and after[2] == np_state[2]
+    tf.utils.set_seed(3)
+    np.testing.assert_array_equal(tf.utils.global_rng().integers(0, 1 << 30, size=4), a)
+
+
+def test_set_random_seed_seeds_python_numpy_and_the_project():
+    import random
+    draws = []
+    for _ in range(2):
+        tf.keras.utils.set_random_seed(42)
+        draws.append((random.random(), float(np.random.rand()), int(tf.utils.global_rng().integers(1 << 30))))
+    assert draws[0] == draws[1]
+    tf.utils.set_seed(42)
+    assert int(tf.utils.global_rng().integers(1 << 30)) == draws[0][2]      # the project part is set_seed's
+    random.seed(42)
+    np.random.seed(42)
+    assert (random.random(), float(np.random.rand())) == draws[0][:2]
+
+
+def test_to_categorical_keras_examples():
+    a = tf.keras.utils.to_categorical([0, 1, 2, 3], num_classes=4)
+    np.testing.assert_array_equal(a, [[1, 0, 0, 0], [0, 1, 0, 0], [0, 0, 1, 0], [0, 0, 0, 1]])
+    assert a.dtype == np.float32
+    b = tf.utils.to_categorical(np.array([[1], [2], [0]]))      # trailing axis of 1 dropped; 3 classes
+    np.testing.assert_array_equal(b, [[0, 1, 0], [0, 0, 1], [1, 0, 0]])
+    c = tf.utils.to_categorical(np.array([[0, 2], [1, 1]]), num_classes=3, dtype="int32")
+    assert c.shape == (2, 2, 3) and c.dtype == np.int32 and c[0, 1].tolist() == [0, 0, 1]
+    assert tf.utils.to_categorical(tf.constant(np.array([1.0, 0.0]))).tolist() == [[0.0, 1.0], [1.0, 0.0]]
+    with pytest.raises(ValueError, match="to_categorical.*label 4"):
+        tf.utils.to_categorical([0, 4], num_classes=3)
+    with pytest.raises(ValueError, match="to_categorical.*-1"):
+        tf.utils.to_categorical([0, -1], num_classes=3)
+
+
+def test_batches_helper():
+    x, y = np.arange(10), np.arange(10) * 2
+    got = list(tf.utils.batches(x, y, batch_size=4))
+    assert [b[0].tolist() for b in got] == [[0, 1, 2, 3], [4, 5, 6, 7], [8, 9]]
+    assert [b.tolist() for b in tf.utils.batches(x, batch_size=4, drop_remainder=True)] == [[0, 1, 2, 3],
+                                                                                            [4, 5, 6, 7]]
+    sh = list(tf.utils.batches(x, y, batch_size=5, shuffle=True, seed=0))
+    assert sorted(np.concatenate([b[0] for b in sh]).tolist()) == list(range(10))
+    assert all((b[1] == 2 * b[0]).all() for b in sh)

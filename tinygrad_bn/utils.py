@@ -1,19 +1,24 @@
-"""Data helpers and the random-number source shared by initializers, dropout and ``fit``.
+"""Data helpers and the random-number source shared by initializers, dropout, shuffling and ``fit``.
 
 Reproducibility
 ---------------
-Every random draw in ``tinygrad_bn.keras`` comes from NumPy ``Generator``\\ s that
-are derived from one global generator.  ``set_seed(s)`` resets it (and seeds
-Python's ``random`` and NumPy's legacy global state for the user's own code),
-so::
+Every random draw in ``tinygrad_bn`` (initial weights, dropout masks, ``fit``'s
+shuffling, ``Dataset.shuffle`` without a seed) comes from NumPy ``Generator``\\ s
+derived from one project generator.  ``set_seed(s)`` resets that generator and
+nothing else: importing or seeding tinygrad_bn never changes Python's ``random``
+or NumPy's global ``np.random`` state, which belong to the user's own code.  So::
 
     tinygrad_bn.utils.set_seed(0)
     model = Sequential([...]); model.compile(...); model.fit(x, y)
 
-gives bit-identical weights on every run.  Initializers with an explicit
-``seed=`` do not touch the global generator.  A model draws its own shuffling
-generator from the global one the first time it is trained (or from
-``fit(..., seed=s)``); that generator's state is saved by ``model.save`` so a
+gives bit-identical weights on every run.  ``set_random_seed(s)`` is Keras's
+``keras.utils.set_random_seed``: the one explicit call that seeds *everything* --
+Python's ``random``, ``np.random`` and the project generator -- for programs
+that draw from all three.
+
+Initializers with an explicit ``seed=`` do not touch the project generator.  A
+model draws its own shuffling generator from it the first time it is trained (or
+from ``fit(..., seed=s)``); that generator's state is saved by ``model.save`` so a
 resumed run continues the same stream.
 """
 import os
@@ -21,20 +26,38 @@ import random as _random
 
 import numpy as np
 
-__all__ = ["set_seed", "global_rng", "one_hot", "batches", "atomic_write"]
+__all__ = ["set_seed", "set_random_seed", "global_rng", "one_hot", "to_categorical", "batches",
+           "atomic_write"]
 
 _GLOBAL = [np.random.default_rng()]
 
 
+def _seed_arg(seed, fn):
+    if isinstance(seed, (bool, np.bool_)) or not isinstance(seed, (int, np.integer)):
+        raise TypeError(f"{fn}: seed must be an integer (or None), got {type(seed).__name__} {seed!r}")
+    seed = int(seed)
+    if seed < 0:
+        raise ValueError(f"{fn}: seed must be >= 0, got {seed}")
+    return seed
+
+
 def set_seed(seed):
-    """Seed every random source tinygrad_bn uses (plus ``random`` and ``np.random``)."""
+    """Seed the project's random generator (weights, dropout, shuffling); ``None`` reseeds it
+    from the operating system.  Python's ``random`` and ``np.random`` are left alone (use
+    :func:`set_random_seed` to seed those too)."""
     if seed is None:
         _GLOBAL[0] = np.random.default_rng()
         return
-    seed = int(seed)
-    _GLOBAL[0] = np.random.default_rng(seed)
+    _GLOBAL[0] = np.random.default_rng(_seed_arg(seed, "set_seed"))
+
+
+def set_random_seed(seed):
+    """``keras.utils.set_random_seed``: seed Python's ``random``, NumPy's global ``np.random``
+    and the project generator (:func:`set_seed`) in one explicit call."""
+    seed = _seed_arg(seed, "set_random_seed")
     _random.seed(seed)
     np.random.seed(seed % (2 ** 32))
+    set_seed(seed)
 
 
 def global_rng():
@@ -49,13 +72,18 @@ def derive_rng(seed=None):
     return np.random.default_rng(int(seed))
 
 
+def _unwrap(value):
+    from .tensor import Tensor
+    return value.data if isinstance(value, Tensor) else value
+
+
 def one_hot(labels, num_classes=None, dtype=np.float32):
     """One-hot encode integer labels: shape ``labels.shape + (num_classes,)``.
 
     ``num_classes`` defaults to ``max(labels) + 1``.  Labels outside
     ``[0, num_classes)`` raise ``ValueError`` naming the first bad one.
     """
-    arr = np.asarray(getattr(labels, "data", labels))
+    arr = np.asarray(_unwrap(labels))
     if arr.dtype.kind == "f":
         if not np.all(np.isfinite(arr)) or np.any(arr != np.round(arr)):
             raise ValueError("one_hot: labels must be whole numbers")
@@ -78,6 +106,35 @@ def one_hot(labels, num_classes=None, dtype=np.float32):
     return out
 
 
+def to_categorical(y, num_classes=None, dtype="float32"):
+    """``keras.utils.to_categorical``: class vector to a one-hot (binary class) matrix.
+
+    ``y`` holds integer labels (any shape; a trailing axis of size 1 is dropped, as Keras);
+    the result has shape ``y.shape + (num_classes,)``.  ``num_classes`` defaults to
+    ``max(y) + 1``.  Labels must be whole numbers in ``[0, num_classes)`` (Keras would index
+    out of range or wrap negative labels; here that is a ValueError naming the label)::
+
+        to_categorical([0, 1, 2, 3], num_classes=4)   # the 4x4 identity, float32
+    """
+    arr = np.asarray(_unwrap(y))
+    if arr.ndim > 1 and arr.shape[-1] == 1:
+        arr = arr.reshape(arr.shape[:-1])
+    if num_classes is not None:
+        if isinstance(num_classes, (bool, np.bool_)) or not isinstance(num_classes, (int, np.integer)):
+            raise TypeError(f"to_categorical: num_classes must be an integer, got {type(num_classes).__name__} "
+                            f"{num_classes!r}")
+        if num_classes < 1:
+            raise ValueError(f"to_categorical: num_classes must be >= 1, got {num_classes}")
+    try:
+        np.dtype(dtype)
+    except TypeError:
+        raise TypeError(f"to_categorical: unknown dtype {dtype!r}") from None
+    try:
+        return one_hot(arr, num_classes, dtype=dtype)
+    except (TypeError, ValueError) as e:
+        raise type(e)(str(e).replace("one_hot:", "to_categorical:", 1)) from None
+
+
 def batches(*arrays, batch_size=32, shuffle=False, seed=None, drop_remainder=False):
     """Iterate over aligned mini-batches of one or more arrays.
 
@@ -88,7 +145,7 @@ def batches(*arrays, batch_size=32, shuffle=False, seed=None, drop_remainder=Fal
     """
     if not arrays:
         raise TypeError("batches: give at least one array")
-    arrays = [np.asarray(getattr(a, "data", a)) for a in arrays]
+    arrays = [np.asarray(_unwrap(a)) for a in arrays]
     n = len(arrays[0])
     for i, a in enumerate(arrays[1:], 1):
         if len(a) != n:
