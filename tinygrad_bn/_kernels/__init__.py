@@ -1,0 +1,91 @@
+"""Compiled kernels (``kernels/*.pyx``): batch norm, softmax cross-entropy, optimizer updates.
+
+Thread policy (details and measurements in docs/kernels.md, "Threads"): the kernels
+run their large calls on OpenMP threads, NumPy's matmuls on OpenBLAS threads, on the
+same cores.  An OpenMP runtime left at its default keeps its idle threads spinning
+for milliseconds after every parallel region, which starves the next matmul.  So:
+
+* **When this package loads the process's OpenMP runtime** (``libgomp.so.1`` not yet
+  loaded, and the user set neither ``OMP_WAIT_POLICY`` nor ``GOMP_SPINCOUNT``),
+  ``OMP_WAIT_POLICY=PASSIVE`` is put in the environment for the duration of the
+  ``import`` of the kernel modules only -- libgomp reads it once, in its constructor,
+  when the first module loads it -- and removed right after: no environment variable
+  is left behind for other libraries or child processes.  Idle kernel threads then
+  sleep at once (futex) instead of spinning.  The one effect that outlives the import:
+  a library loaded *later* in the same process that links ``libgomp.so.1`` (PyTorch
+  does; the dynamic linker reuses an already loaded soname) shares this runtime, so its
+  idle threads also sleep rather than spin.
+* **When the runtime is already loaded** (PyTorch imported first: its bundled
+  ``libgomp.so.1`` is then the one the kernels use) its wait policy cannot be changed
+  any more.  Unless the user chose a policy (``OMP_WAIT_POLICY`` / ``GOMP_SPINCOUNT``
+  set) the kernels then run single-threaded by default, so they never leave spinning
+  threads behind; ``tinygrad_bn.config(num_threads=N)`` overrides.
+* Small calls always stay on the calling thread (per-kernel work thresholds).
+
+``policy()`` says which case applies.  BLAS's own threads are set with threadpoolctl
+(``threadpool_limits(1, "blas")``) or ``OPENBLAS_NUM_THREADS`` before NumPy is imported.
+"""
+import operator
+import os
+
+_POLICY = {}
+
+
+def _gomp_loaded():
+    """True when an OpenMP runtime named libgomp.so.1 is mapped in this process (None: unknown)."""
+    try:
+        with open("/proc/self/maps") as fh:
+            return any(os.path.basename(line.rstrip()).startswith("libgomp.so") for line in fh)
+    except OSError:
+        return None
+
+
+def _load():
+    user = "OMP_WAIT_POLICY" in os.environ or "GOMP_SPINCOUNT" in os.environ
+    loaded = _gomp_loaded()
+    set_here = not user and loaded is False
+    if set_here:
+        os.environ["OMP_WAIT_POLICY"] = "PASSIVE"
+    try:
+        from . import batchnorm, optim, softmax_ce    # noqa: F401  (loads libgomp)
+    finally:
+        if set_here:
+            os.environ.pop("OMP_WAIT_POLICY", None)
+    if user:
+        case = "user"                    # the user's OMP_WAIT_POLICY / GOMP_SPINCOUNT
+    elif set_here:
+        case = "passive"                 # our runtime, initialised passive here
+    else:
+        case = "shared"                  # a runtime loaded before us (e.g. by torch)
+    _POLICY.update(case=case, default_threads=1 if case == "shared" else 0)
+    return batchnorm, optim, softmax_ce
+
+
+_MODULES = _load()
+
+
+def policy():
+    """``{"case": "passive" | "shared" | "user", "num_threads": N}``: how the kernels' OpenMP
+    runtime was initialised (see the module docstring) and the threads a large kernel call
+    uses now."""
+    return {"case": _POLICY["case"], "num_threads": _MODULES[0].max_threads()}
+
+
+def set_num_threads(n):
+    """Threads for the kernels' parallel calls in every module: a positive int, or None for
+    the default of the policy (OpenMP's default -- ``OMP_NUM_THREADS`` or the CPUs this
+    process may run on -- or 1 when the runtime was loaded by another library first)."""
+    if n is None:
+        value = _POLICY["default_threads"]
+    else:
+        if isinstance(n, bool) or not hasattr(type(n), "__index__"):
+            raise TypeError(f"set_num_threads: num_threads must be a positive int or None, "
+                            f"got {type(n).__name__} {n!r}")
+        value = operator.index(n)
+        if value < 1:
+            raise ValueError(f"set_num_threads: num_threads must be a positive int or None, got {n!r}")
+    for mod in _MODULES:
+        mod._set_num_threads(value)
+
+
+set_num_threads(None)

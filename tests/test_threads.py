@@ -1,0 +1,148 @@
+"""The kernels' thread policy (tinygrad_bn/_kernels/__init__.py, docs/kernels.md "Threads").
+
+Each case runs in a fresh interpreter: the policy is decided when the OpenMP runtime
+loads, once per process.  "Spinning" is measured as the CPU time the process burns
+while its main thread sleeps right after a parallel kernel call: idle OpenMP threads
+that sleep burn ~0, spinning ones milliseconds per region.
+"""
+import importlib.util
+import json
+import os
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+
+import tinygrad_bn as tg
+from tinygrad_bn import _kernels as K
+
+HAS_TORCH = importlib.util.find_spec("torch") is not None
+
+PROBE = """
+import json, os, sys, time
+import numpy as np
+{pre}
+import tinygrad_bn as tg
+from tinygrad_bn import _kernels as K
+from tinygrad_bn._kernels import batchnorm as B
+pol = K.policy()
+x = np.ones((4096, 256), np.float32)
+g, b = np.ones(256, np.float32), np.zeros(256, np.float32)
+with tg.config(num_threads=2):
+    for _ in range(3):
+        B.bn_train_forward(x, g, b, 1e-3)
+    c0 = time.process_time()
+    time.sleep(0.15)
+    spin = time.process_time() - c0
+print(json.dumps(dict(pol, spin=spin, env=os.environ.get("OMP_WAIT_POLICY"),
+                      after=K.policy()["num_threads"])))
+"""
+
+
+def _probe(pre="", env=None, affinity=None):
+    e = {k: v for k, v in os.environ.items() if k not in ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT",
+                                                           "OMP_NUM_THREADS")}
+    e.update(env or {})
+    cmd = [sys.executable, "-c", textwrap.dedent(PROBE.format(pre=pre))]
+    if affinity is not None:
+        cmd = [sys.executable, "-c",
+               f"import os; os.sched_setaffinity(0, {affinity!r}); "
+               f"exec(compile({textwrap.dedent(PROBE.format(pre=pre))!r}, 'probe', 'exec'))"]
+    out = subprocess.run(cmd, capture_output=True, text=True, timeout=120, env=e)
+    assert out.returncode == 0, out.stderr[-2000:]
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def test_default_policy_sleeps_and_leaves_no_environment_variable():
+    r = _probe()
+    assert r["case"] == "passive"
+    assert r["env"] is None                      # nothing left in os.environ
+    assert r["spin"] < 0.02, r                   # idle threads sleep (spinning: ~5 ms per region)
+
+
+def test_user_choice_is_respected():
+    r = _probe(env={"OMP_WAIT_POLICY": "ACTIVE"})
+    assert r["case"] == "user"
+    assert r["env"] == "ACTIVE"
+    assert r["spin"] > 0.02, r                   # the user asked for spinning threads
+
+
+def test_omp_num_threads_sets_the_default():
+    r = _probe(env={"OMP_NUM_THREADS": "1"})
+    assert r["num_threads"] == 1
+
+
+@pytest.mark.skipif(not hasattr(os, "sched_setaffinity"), reason="needs sched_setaffinity")
+def test_one_core_runs_single_threaded():
+    r = _probe(affinity={sorted(os.sched_getaffinity(0))[0]})
+    assert r["case"] == "passive"
+    assert r["num_threads"] == 1
+
+
+@pytest.mark.skipif(not HAS_TORCH, reason="torch not installed")
+def test_torch_loaded_first_runs_single_threaded_by_default():
+    r = _probe(pre="import torch\ntorch.ones(4) @ torch.ones(4)")
+    assert r["case"] == "shared"                 # torch's libgomp.so.1 is the runtime
+    assert r["num_threads"] == 1                 # so the kernels leave no spinning threads
+    assert r["after"] == 1                       # config(...) restored the default
+
+
+def test_config_num_threads_sets_every_module_and_restores():
+    from tinygrad_bn._kernels import batchnorm, optim, softmax_ce
+    before = [m.max_threads() for m in (batchnorm, optim, softmax_ce)]
+    with tg.config(num_threads=3):
+        assert [m.max_threads() for m in (batchnorm, optim, softmax_ce)] == [3, 3, 3]
+        assert tg.config.num_threads() == 3
+    assert [m.max_threads() for m in (batchnorm, optim, softmax_ce)] == before
+    assert tg.config.num_threads() is None
+
+
+@pytest.mark.parametrize("bad, exc", [(0, ValueError), (-2, ValueError), (1.5, TypeError),
+                                      ("2", TypeError), (True, TypeError)])
+def test_config_num_threads_is_validated(bad, exc):
+    before = K.policy()["num_threads"]
+    with pytest.raises(exc, match="num_threads"):
+        tg.config(num_threads=bad)
+    assert K.policy()["num_threads"] == before
+
+
+@pytest.mark.parametrize("bad, exc", [("no", TypeError), ("False", TypeError), (None, TypeError),
+                                      (0.0, TypeError), (2, ValueError)])
+def test_config_fused_accepts_only_booleans(bad, exc):
+    before = tg.config.fused()
+    with pytest.raises(exc, match="fused"):
+        tg.config(fused=bad)
+    assert tg.config.fused() == before
+
+
+def test_config_fused_zero_one_and_all_or_nothing():
+    before = tg.config.fused()
+    with tg.config(fused=0):
+        assert tg.config.fused() is False
+    with tg.config(fused=np.bool_(True)):
+        assert tg.config.fused() is True
+    with pytest.raises(TypeError):
+        tg.config(fused=False, num_threads="x")      # nothing changes when one value is bad
+    assert tg.config.fused() == before
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_results_do_not_depend_on_threads(threads):
+    from tinygrad_bn._kernels import batchnorm, optim, softmax_ce
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal((600, 512)).astype(np.float32)
+    y = rng.integers(0, 512, 600)
+    outs = []
+    for t in (threads, 1):
+        with tg.config(num_threads=t):
+            bn = batchnorm.bn_train_forward(x, np.ones(512, np.float32), np.zeros(512, np.float32), 1e-3)
+            g, loss = np.empty_like(x), np.empty(600)
+            tot = softmax_ce.ce_forward_sparse(x, y, 0.0, 1.0, g, loss)
+            p = x.ravel().copy()
+            m, v = np.zeros_like(p), np.zeros_like(p)
+            optim.adam_update(p, p[::-1].copy(), m, v, None, 1e-3, 0.9, 0.999, 1e-7)
+            outs.append((bn[0], bn[1], g, tot, p))
+    for a, b in zip(*outs):
+        np.testing.assert_array_equal(a, b)
