@@ -311,3 +311,17 @@ def test_mean_metrics_with_sample_weight():
     mse = M.MeanSquaredError()
     mse.update_state([[0.0, 0.0], [0.0, 0.0]], [[1.0, 3.0], [2.0, 2.0]], sample_weight=[1.0, 0.0])
     assert mse.result() == pytest.approx(5.0)        # sample 0's mean of (1, 9); sample 1 weighs 0
+
+
+@pytest.mark.parametrize("make,t", [
+    (lambda: K.CategoricalCrossentropy(from_logits=True, label_smoothing=0.1), np.eye(3)[[0, 2, 1, 1]]),
+    (lambda: K.SparseCategoricalCrossentropy(from_logits=True), np.array([0, 2, 1, 1])),
+    (lambda: K.MeanSquaredError(), np.arange(12.0).reshape(4, 3) / 10),
+    (lambda: K.MeanAbsoluteError(), np.arange(12.0).reshape(4, 3) / 10),
+])
+def test_fast_mean_path_equals_weighted_general_path(make, t):
+    z = np.array([[0.1, 2.0, -1.0], [0.3, 0.2, 0.9], [-2.0, 1.0, 0.5], [1.5, -0.5, 0.0]])
+    fast = float(val(make()(t, z)))
+    general = float(val(make()(t, z, sample_weight=np.ones(4))))
+    per_sample = val(make().__class__(**{**make().get_config(), "reduction": "none"})(t, z))
+    assert fast == pytest.approx(general, rel=1e-12) and fast == pytest.approx(per_sample.mean(), rel=1e-12)

@@ -397,6 +397,8 @@ def _weights(who, sample_weight, losses):
 def _reduce(values, reduction, weights=None):
     if reduction == "none":
         return values
+    if reduction in ("sum_over_batch_size", "mean") and values.data.size:
+        return _ops.mean(values)                 # sum(w * l) / n in one op
     total = _ops.sum(values)
     if reduction == "sum":
         return total
@@ -532,7 +534,10 @@ class SparseCategoricalCrossentropy(Loss):
             p = _arr(y_pred)
             if p.ndim == 2 and p.dtype.kind == "f" and p.shape[0] > 0:
                 from .functional import softmax_cross_entropy
-                labels = _int_labels("SparseCategoricalCrossentropy", y_true, p.shape, 1)
+                labels = y_true.data if isinstance(y_true, Tensor) else y_true
+                if not (isinstance(labels, np.ndarray) and labels.dtype.kind in "iu"
+                        and labels.shape == (p.shape[0],)):   # (integer (N,) labels: range checked by the op)
+                    labels = _int_labels("SparseCategoricalCrossentropy", y_true, p.shape, 1)
                 return softmax_cross_entropy(y_pred, labels, reduction="mean")
         return super().__call__(y_true, y_pred, sample_weight)
 
@@ -594,6 +599,19 @@ class CategoricalCrossentropy(Loss):
         self.label_smoothing = _smoothing("CategoricalCrossentropy", label_smoothing)
         self.axis = axis
 
+    def __call__(self, y_true, y_pred, sample_weight=None):
+        # the common case as one fused op: logits (N, C), mean over the batch, no weights
+        if (sample_weight is None and self.from_logits and self.reduction in ("sum_over_batch_size", "mean")
+                and self.axis in (-1, 1) and self.dtype is None):
+            p = _arr(y_pred)
+            t = _arr(y_true)
+            if p.ndim == 2 and p.dtype.kind == "f" and p.shape[0] > 0 and t.shape == p.shape \
+                    and t.dtype.kind in "biuf":
+                from .functional import softmax_cross_entropy
+                return softmax_cross_entropy(y_pred, np.ascontiguousarray(t, dtype=p.dtype), reduction="mean",
+                                             label_smoothing=self.label_smoothing)
+        return super().__call__(y_true, y_pred, sample_weight)
+
     def call(self, y_true, y_pred):
         return categorical_crossentropy(y_true, y_pred, from_logits=self.from_logits,
                                         label_smoothing=self.label_smoothing, axis=self.axis)
@@ -646,15 +664,41 @@ def _per_sample_1d(y_true, y_pred):
     return y_true, y_pred
 
 
-class MeanSquaredError(Loss):
+class _ElementwiseMean(Loss):
+    """A loss that is the mean of an elementwise term over the last axis: without weights,
+    'sum_over_batch_size' is the mean over every element (one op fewer)."""
+
+    def __call__(self, y_true, y_pred, sample_weight=None):
+        if sample_weight is None and self.reduction in ("sum_over_batch_size", "mean") and self.dtype is None:
+            p = _arr(y_pred)
+            t = _arr(y_true)
+            if (p.dtype.kind == "f" and p.ndim >= 1 and p.size and t.dtype.kind in "biuf"
+                    and (t.shape == p.shape or (t.ndim == p.ndim - 1 and p.shape[-1] == 1
+                                                and t.shape == p.shape[:-1]))):
+                if t.shape != p.shape:
+                    t = t[..., None]
+                return _ops.mean(self._elementwise(y_pred, t.astype(p.dtype, copy=False)))
+        return super().__call__(y_true, y_pred, sample_weight)
+
+
+class MeanSquaredError(_ElementwiseMean):
     """``mean((y_pred - y_true)**2)`` over the last axis, then reduced over examples."""
+
+    @staticmethod
+    def _elementwise(p, t):
+        d = _ops.subtract(p, t)
+        return _ops.multiply(d, d)
 
     def call(self, y_true, y_pred):
         return mean_squared_error(*_per_sample_1d(y_true, y_pred))
 
 
-class MeanAbsoluteError(Loss):
+class MeanAbsoluteError(_ElementwiseMean):
     """``mean(|y_pred - y_true|)`` over the last axis, then reduced over examples."""
+
+    @staticmethod
+    def _elementwise(p, t):
+        return _ops.abs(_ops.subtract(p, t))
 
     def call(self, y_true, y_pred):
         return mean_absolute_error(*_per_sample_1d(y_true, y_pred))
