@@ -522,3 +522,38 @@ def test_zoom_bad_arguments(top, margin, exc, word):
     s.optimize(obj.log_bowl, 6, seed=0)
     expect_error(lambda: s.zoom(top=top, margin=margin), exc, word)
     assert s.current_round == 0                   # nothing recorded
+
+
+PRUNER_CASES = {
+    "sh_min_resource_zero": (lambda: tune.SuccessiveHalvingPruner(min_resource=0), ["min_resource"]),
+    "sh_min_resource_bool": (lambda: tune.SuccessiveHalvingPruner(min_resource=True), ["min_resource"]),
+    "sh_reduction_one": (lambda: tune.SuccessiveHalvingPruner(reduction_factor=1), ["reduction_factor"]),
+    "sh_min_peers_str": (lambda: tune.SuccessiveHalvingPruner(min_peers="3"), ["min_peers"]),
+    "sh_max_below_min": (lambda: tune.SuccessiveHalvingPruner(min_resource=3, max_resource=2), ["max_resource"]),
+    "hyperband_min_resource_zero": (lambda: tune.HyperbandPruner(min_resource=0), ["min_resource"]),
+    "hyperband_max_float": (lambda: tune.HyperbandPruner(max_resource=9.5), ["max_resource", "9.5"]),
+    "median_warmup_negative": (lambda: tune.MedianPruner(warmup_epochs=-1), ["warmup_epochs"]),
+    "median_min_peers_zero": (lambda: tune.MedianPruner(min_peers=0), ["min_peers"]),
+}
+
+
+@pytest.mark.parametrize("case", sorted(PRUNER_CASES))
+def test_pruner_bad_arguments(case):
+    make, words = PRUNER_CASES[case]
+    expect_error(make, ValueError, *words)
+
+
+@pytest.mark.parametrize("what, exc, words", [
+    (lambda b: setattr(b, "learning_rate", float("inf")), ValueError, ["learning_rate", "inf"]),
+    (lambda b: setattr(b, "learning_rate", "fast"), TypeError, ["learning_rate", "str"]),
+    (lambda b: b.train(epochs=0), ValueError, ["epochs", "0"]),
+    (lambda b: b.train(epochs=2.5), ValueError, ["epochs", "2.5"]),
+    (lambda b: b.checkpoint("../escape"), ValueError, ["tag", "../escape"]),
+    (lambda b: b.rollback("never-saved"), KeyError, ["never-saved"]),
+], ids=["lr_inf", "lr_str", "epochs_zero", "epochs_float", "tag_path", "rollback_unknown"])
+def test_babysitter_bad_arguments(what, exc, words, tmp_path):
+    b = tune.Babysitter(_trained(), np.zeros((4, 3), np.float32), np.zeros(4, np.int64),
+                        checkpoint_dir=tmp_path / "ck", verbose=False)
+    lr = b.learning_rate
+    expect_error(lambda: what(b), exc, *words)
+    assert b.learning_rate == lr and b.epoch == 0 and not os.path.exists(tmp_path / "escape.npz")

@@ -15,6 +15,8 @@ rate, roll back to a checkpoint when it went wrong, continue.
 Built from the training loop (``model.fit(..., initial_epoch=...)``), its callbacks
 protocol (``History``) and its checkpoints (``model.save`` / ``load_model``).
 """
+import math
+import numbers
 import os
 
 __all__ = ["Babysitter"]
@@ -44,14 +46,18 @@ class Babysitter:
 
     @learning_rate.setter
     def learning_rate(self, value):
+        if isinstance(value, bool) or not isinstance(value, numbers.Real):
+            raise TypeError(f"Babysitter.learning_rate must be a number, got {type(value).__name__} {value!r}")
         value = float(value)
-        if not value > 0:
-            raise ValueError(f"learning rate must be > 0, got {value!r}")
+        if not (math.isfinite(value) and value > 0):
+            raise ValueError(f"Babysitter.learning_rate must be a finite number > 0, got {value!r}")
         self.model.optimizer.learning_rate = value
         self.events.append((self.epoch, f"lr={value:.3g}"))
 
     def train(self, epochs=1, **fit_kwargs):
         """Train ``epochs`` more epochs; returns their logs (a list of dicts)."""
+        if isinstance(epochs, bool) or not isinstance(epochs, numbers.Integral) or epochs < 1:
+            raise ValueError(f"Babysitter.train: epochs must be an int >= 1, got {epochs!r}")
         fit_kwargs.setdefault("verbose", 0)
         hist = self.model.fit(self.x, self.y, batch_size=self.batch_size,
                               epochs=self.epoch + int(epochs), initial_epoch=self.epoch,
@@ -78,7 +84,11 @@ class Babysitter:
 
     def checkpoint(self, tag=None):
         """Save the model (weights, optimizer state, step) under ``tag``; returns the path."""
-        tag = tag or f"epoch{self.epoch}"
+        tag = f"epoch{self.epoch}" if tag is None else tag
+        if not isinstance(tag, str) or not tag or tag in (".", "..") or "/" in tag \
+                or os.sep in tag or (os.altsep and os.altsep in tag) or "\0" in tag:
+            raise ValueError(f"Babysitter.checkpoint: tag must be a non-empty str usable as a file "
+                             f"name (no path separators), got {tag!r}")
         path = self._path(tag)
         self.model.save(path)
         self._checkpoints[tag] = (path, self.epoch)

@@ -13,8 +13,18 @@ several such brackets with different first rungs (more or less aggressive) and d
 trials to brackets in turn, hedging against a curve that starts slow and ends well.
 """
 import math
+import numbers
 
 __all__ = ["Pruner", "SuccessiveHalvingPruner", "HyperbandPruner", "MedianPruner", "get_pruner"]
+
+
+def _int_arg(owner, name, value, low, allow_none=False):
+    if value is None and allow_none:
+        return None
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < low:
+        raise ValueError(f"{owner}: {name} must be an int >= {low}"
+                         f"{' or None' if allow_none else ''}, got {value!r}")
+    return int(value)
 
 
 def _better(a, b, direction):
@@ -45,16 +55,16 @@ class SuccessiveHalvingPruner(Pruner):
 
     def __init__(self, min_resource=1, reduction_factor=3, min_early_stopping_rate=0,
                  min_peers=None, max_resource=None):
-        if not (isinstance(min_resource, int) and min_resource >= 1):
-            raise ValueError(f"min_resource must be an int >= 1, got {min_resource!r}")
-        if not (isinstance(reduction_factor, int) and reduction_factor >= 2):
-            raise ValueError(f"reduction_factor must be an int >= 2, got {reduction_factor!r}")
-        if not (isinstance(min_early_stopping_rate, int) and min_early_stopping_rate >= 0):
-            raise ValueError("min_early_stopping_rate must be an int >= 0")
+        who = "SuccessiveHalvingPruner"
+        min_resource = _int_arg(who, "min_resource", min_resource, 1)
+        reduction_factor = _int_arg(who, "reduction_factor", reduction_factor, 2)
+        min_early_stopping_rate = _int_arg(who, "min_early_stopping_rate", min_early_stopping_rate, 0)
+        min_peers = _int_arg(who, "min_peers", min_peers, 0, allow_none=True)
+        max_resource = _int_arg(who, "max_resource", max_resource, min_resource, allow_none=True)
         self.min_resource = min_resource
         self.reduction_factor = reduction_factor
         self.min_early_stopping_rate = min_early_stopping_rate
-        self.min_peers = reduction_factor if min_peers is None else int(min_peers)
+        self.min_peers = reduction_factor if min_peers is None else min_peers
         self.max_resource = max_resource
 
     def rung_of(self, epoch):
@@ -92,8 +102,15 @@ class HyperbandPruner(Pruner):
     bracket ``index % n`` and is compared only with trials of its bracket."""
 
     def __init__(self, min_resource=1, max_resource=27, reduction_factor=3, min_peers=None):
-        if not (isinstance(max_resource, int) and max_resource >= min_resource):
-            raise ValueError(f"max_resource must be an int >= min_resource, got {max_resource!r}")
+        who = "HyperbandPruner"
+        min_resource = _int_arg(who, "min_resource", min_resource, 1)
+        reduction_factor = _int_arg(who, "reduction_factor", reduction_factor, 2)
+        if isinstance(max_resource, bool) or not isinstance(max_resource, numbers.Integral) \
+                or max_resource < min_resource:
+            raise ValueError(f"{who}: max_resource must be an int >= min_resource "
+                             f"({min_resource}), got {max_resource!r}")
+        max_resource = int(max_resource)
+        min_peers = _int_arg(who, "min_peers", min_peers, 0, allow_none=True)
         self.min_resource, self.max_resource = min_resource, max_resource
         self.reduction_factor = reduction_factor
         n = int(math.floor(math.log(max_resource / min_resource, reduction_factor) + 1e-9)) + 1
@@ -119,7 +136,8 @@ class MedianPruner(Pruner):
     after ``warmup_epochs`` epochs and once ``min_peers`` peers have reached that epoch."""
 
     def __init__(self, warmup_epochs=1, min_peers=3):
-        self.warmup_epochs, self.min_peers = warmup_epochs, min_peers
+        self.warmup_epochs = _int_arg("MedianPruner", "warmup_epochs", warmup_epochs, 0)
+        self.min_peers = _int_arg("MedianPruner", "min_peers", min_peers, 1)
 
     def should_prune(self, index, values, peers, direction):
         if not values:
