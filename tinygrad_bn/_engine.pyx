@@ -509,7 +509,7 @@ cdef class Tensor:
     def log(self):
         return apply(_operator("log"), (self,), None)
 
-    def astype(self, dtype):
+    def astype(self, dtype, copy=True):
         """This tensor in another dtype (``tf.cast``: differentiable between float dtypes)."""
         return apply(_operator("cast"), (self, dtype), None)
 
