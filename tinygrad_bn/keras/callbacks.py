@@ -306,10 +306,10 @@ class ModelCheckpoint(Callback):
             mode = "max" if ("acc" in self.monitor or self.monitor.startswith("fmeasure")) else "min"
         self.mode = mode
         if save_freq != "epoch":
-            save_freq = _int_arg(save_freq, name, "save_freq", minimum=1) if not isinstance(save_freq, str) else None
-            if save_freq is None:
+            if isinstance(save_freq, str):
                 raise ValueError(f"{name}: save_freq must be 'epoch' or a positive integer number of batches, "
                                  f"got {save_freq!r}")
+            save_freq = _int_arg(save_freq, name, "save_freq", minimum=1)
         self.save_freq = save_freq
         thr = _real_arg(initial_value_threshold, name, "initial_value_threshold", allow_none=True)
         self.best = thr if thr is not None else (math.inf if mode == "min" else -math.inf)
