@@ -20,7 +20,15 @@ _FLOATX = np.float32
 # State updates (BatchNormalization's moving statistics ...) and their deferral
 # ---------------------------------------------------------------------------
 
-_STATE = threading.local()   # per thread, as the tapes: .pending is the innermost deferral or None
+class _ThreadState(threading.local):
+    """Per thread, as the tapes.  Class defaults make every read a plain attribute hit."""
+    pending = None       # the innermost deferred_state_updates block, or None
+    training = False     # the training flag sublayers called with training=None inherit
+    depth = 0            # nesting of layer calls (0: the next call is a top-level one)
+    loss_layers = None   # layers that called add_loss since the last top-level call began
+
+
+_STATE = _ThreadState()
 
 
 class PendingStateUpdates:
@@ -66,7 +74,7 @@ class deferred_state_updates:
     __slots__ = ("pending",)
 
     def __enter__(self):
-        self.pending = PendingStateUpdates(getattr(_STATE, "pending", None))
+        self.pending = PendingStateUpdates(_STATE.pending)
         _STATE.pending = self.pending
         return self.pending
 
@@ -83,7 +91,7 @@ def add_state_update(fn):
     statistics of batch norm) now, or, inside a train step (a :func:`deferred_state_updates`
     block), when that step commits.  As Keras, a layer called with ``training=True``
     in a user's own ``GradientTape`` loop updates its state immediately."""
-    pending = getattr(_STATE, "pending", None)
+    pending = _STATE.pending
     if pending is None:
         fn()
     else:
@@ -95,7 +103,7 @@ def add_state_update(fn):
 # ---------------------------------------------------------------------------
 
 def _current_training():
-    return getattr(_STATE, "training", False)
+    return _STATE.training
 
 
 class _call_scope:
@@ -108,10 +116,10 @@ class _call_scope:
         self.training = training
 
     def __enter__(self):
-        self.depth = getattr(_STATE, "depth", 0)
+        self.depth = _STATE.depth
         if self.depth == 0:
             _clear_call_losses()
-        self.prev = getattr(_STATE, "training", False)
+        self.prev = _STATE.training
         _STATE.training = self.training
         _STATE.depth = self.depth + 1
 
@@ -121,9 +129,14 @@ class _call_scope:
         return False
 
 
+def _call_losses():
+    """The layers that called ``add_loss`` since the current top-level call began."""
+    return _STATE.loss_layers
+
+
 def _clear_call_losses():
     """Forget the losses layers added with ``add_loss`` during the previous forward pass."""
-    dirty = getattr(_STATE, "loss_layers", None)
+    dirty = _STATE.loss_layers
     if dirty:
         for layer in dirty:
             layer._losses.clear()
@@ -287,7 +300,8 @@ _UNTRACKED = frozenset(("_vars", "_losses", "_callable_losses", "_weight_regular
                         "_inbound_nodes", "_out_shape", "_trainable", "built", "name", "input_shape",
                         "output_shape", "_input_shape_arg", "_dtype",
                         # Model bookkeeping (never layers the model owns)
-                        "_step_layers", "_step_tvars", "_step_forward", "_graph", "_metrics", "_call_flags",
+                        "_step_layers", "_step_tvars", "_step_forward", "_step_layer_ids", "_step_static_losses",
+                        "_single_loss", "_graph", "_metrics", "_call_flags",
                         "_loss_list", "_metric_weighted", "_metric_sw", "_metric_specs", "_out_cache",
                         "_n_outputs_struct", "inputs", "outputs", "history", "optimizer", "compiled_loss",
                         "compiled_metrics", "_loss_tracker", "loss", "_loss_weights"))
@@ -540,7 +554,7 @@ class Layer:
             raise ValueError(f"add_loss: layer {self.name!r} got a loss of shape {loss.shape}; "
                              "add a scalar (reduce it first)")
         self._losses.append(loss)
-        dirty = getattr(_STATE, "loss_layers", None)
+        dirty = _STATE.loss_layers
         if dirty is None:
             dirty = _STATE.loss_layers = []
         dirty.append(self)
@@ -595,13 +609,13 @@ class Layer:
             else:
                 self.check_input_shape(x.shape)
         if training is None:
-            training = getattr(_STATE, "training", False)
+            training = _STATE.training
         else:
             training = bool(training)
-        outer = getattr(_STATE, "depth", 0)
+        outer = _STATE.depth
         if outer == 0:
             _clear_call_losses()
-        prev = getattr(_STATE, "training", False)
+        prev = _STATE.training
         _STATE.training = training
         _STATE.depth = outer + 1
         try:
@@ -620,11 +634,18 @@ class Layer:
         return inputs
 
     # -- the functional API ----------------------------------------------------
-    def _symbolic_output_shape(self, shapes):
-        """Output shape(s) for input shape(s): ``compute_output_shape`` when the class defines
-        it (or is one of ours), else one call on zeros (batch 1, no tape, state untouched)."""
+    def _knows_output_shape(self):
+        """True when ``compute_output_shape`` can be trusted: the class defines it (or
+        ``check_input_shape``), or is one of ours."""
         cls = type(self)
-        if cls.compute_output_shape is not Layer.compute_output_shape or cls.__module__.startswith("tinygrad_bn."):
+        return (cls.compute_output_shape is not Layer.compute_output_shape
+                or cls.check_input_shape is not Layer.check_input_shape
+                or cls.__module__.startswith("tinygrad_bn."))
+
+    def _symbolic_output_shape(self, shapes):
+        """Output shape(s) for input shape(s): ``compute_output_shape`` when it can be trusted,
+        else one call on zeros (batch 1, no tape, state untouched)."""
+        if self._knows_output_shape():
             return self.compute_output_shape(shapes)
         return _probe_output_shape(self, shapes, self._dtype)
 

@@ -51,7 +51,8 @@ from ..utils import derive_rng
 from . import callbacks as _callbacks
 from . import losses as _losses
 from . import metrics as _metrics
-from .base_layer import (InputLayer, KerasTensor, Layer, _as_input, _call_scope, _fmt_shape, _is_structure,
+from .base_layer import (InputLayer, KerasTensor, Layer, _as_input, _call_losses, _call_scope, _fmt_shape,
+                         _is_structure,
                          _probe_output_shape, _unique_name, deferred_state_updates, flatten, map_structure)
 from .progress import EpochProgress, format_logs
 
@@ -305,6 +306,17 @@ class CompiledMetrics:
             m.reset_state()
 
 
+class _LossTracker(_metrics.Mean):
+    """The running loss (a ``Mean`` named 'loss'), with a fast path for ``(float, batch size)``."""
+
+    def update_state(self, values, sample_weight=None, weight=None):
+        if type(values) is float and type(sample_weight) is int and weight is None:
+            self.total += values * sample_weight
+            self.count += sample_weight
+            return
+        super().update_state(values, sample_weight=sample_weight, weight=weight)
+
+
 def _metric_takes_sample_weight(metric):
     try:
         return "sample_weight" in inspect.signature(metric.update_state).parameters
@@ -354,7 +366,7 @@ class Model(Layer):
         self._loss_weights = None
         self._metrics = []
         self._metric_specs = []
-        self._loss_tracker = _metrics.Mean(name="loss")
+        self._loss_tracker = _LossTracker(name="loss")
         self.compiled = False
         self.stop_training = False
         self.history = None
@@ -362,7 +374,9 @@ class Model(Layer):
         self._build_input_shape = None
         self._step_forward = None     # set by fit while arrays are validated: the fast forward
         self._step_tvars = None
-        self._step_layers = None
+        self._step_layer_ids = None
+        self._step_static_losses = None
+        self._single_loss = None
         self._out_cache = {}
         self._metric_weighted = []
         self._metric_sw = []
@@ -643,6 +657,7 @@ class Model(Layer):
                     raise ValueError(f"compile: loss_weights must be finite numbers, got {loss_weights!r}")
         self._loss_weights = loss_weights
         self._loss_list = None
+        self._single_loss = None
         first_loss = self.loss[0] if isinstance(self.loss, list) else (
             next(iter(self.loss.values())) if isinstance(self.loss, dict) and self.loss else self.loss)
         specs, weighted = [], []
@@ -718,6 +733,8 @@ class Model(Layer):
             weights = [float(w) for w in lw]
         self._loss_list = [(l, w, _takes_sample_weight(l) if l is not None else False)
                            for l, w in zip(per, weights)]
+        if n_out == 1 and per[0] is not None and weights[0] == 1.0:
+            self._single_loss = (per[0], self._loss_list[0][2])
         return self._loss_list
 
     # -- the loss and metrics of one step ------------------------------------
@@ -746,17 +763,29 @@ class Model(Layer):
     def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
         """The compiled loss (with ``sample_weight``) plus every loss in ``model.losses``
         (``add_loss`` terms and weight regularizers), as Keras."""
-        total = self._compiled_loss_value(y, y_pred, sample_weight)
-        layers = self._step_layers
-        if layers is None:
+        single = self._single_loss
+        if single is not None and type(y_pred) is Tensor:
+            loss, sw_ok = single
+            total = loss(y, y_pred) if sample_weight is None else _weighted_loss(loss, sw_ok, y, y_pred,
+                                                                                 sample_weight)
+        else:
+            total = self._compiled_loss_value(y, y_pred, sample_weight)
+        static = self._step_static_losses
+        if static is None:
             extra = self.losses
         else:
+            # During fit: the layers with weight regularizers / callable losses (found once), and
+            # the layers that called add_loss in this forward pass.
             extra = []
-            for layer in layers:
-                if layer._losses or layer._callable_losses or layer._weight_regularizers:
-                    extra.extend(layer._losses)
-                    extra.extend(fn() for fn in layer._callable_losses)
-                    extra.extend(reg(v) for v, reg in layer._weight_regularizers)
+            for layer in static:
+                extra.extend(fn() for fn in layer._callable_losses)
+                extra.extend(reg(v) for v, reg in layer._weight_regularizers)
+            dirty = _call_losses()
+            if dirty:
+                ids = self._step_layer_ids
+                for layer in dirty:
+                    if id(layer) in ids:
+                        extra.extend(layer._losses)
         for term in extra:
             total = total + term
         return total
@@ -788,6 +817,10 @@ class Model(Layer):
         metrics (a dict).  Override it to customise training, as in Keras: ``fit`` and
         ``train_on_batch`` call it."""
         x, y, sample_weight = unpack_x_y_sample_weight(data)
+        return self._default_train_step(x, y, sample_weight)
+
+    def _default_train_step(self, x, y, sample_weight=None):
+        # The body of the default train_step (fit calls it directly when train_step is not overridden).
         tvars = self._step_tvars
         if tvars is None:
             tvars = self.trainable_variables
@@ -801,8 +834,8 @@ class Model(Layer):
             loss = self.compute_loss(x, y, y_pred, sample_weight)
         grads = tape.gradient(loss, tvars)
         self.optimizer.apply_gradients(zip(grads, tvars))
-        first = flatten(x)[0] if _is_structure(x) else x
-        self._loss_tracker.update_state(float(loss.data), len(first))
+        n = len(x) if type(x) is Tensor else len(flatten(x)[0])
+        self._loss_tracker.update_state(float(loss.data), n)
         return self.compute_metrics(x, y, y_pred, sample_weight)
 
     def test_step(self, data):
@@ -1061,7 +1094,7 @@ class Model(Layer):
             val = self._prepare_validation(validation_data, fn)
 
         tvars = self.trainable_variables
-        if not tvars and type(self).train_step is Model.train_step:
+        if not tvars and self.built and type(self).train_step is Model.train_step:
             raise ValueError("fit: the model has no trainable variables (all layers frozen?)")
         self._warn_softmax_with_logits()
 
@@ -1072,7 +1105,8 @@ class Model(Layer):
         self.history = history
         self.stop_training = False
         batch_begin, batch_end = cbs.batch_begin, cbs.batch_end
-        step = self.train_step
+        fast_step = not custom_step
+        step = self._default_train_step if fast_step else self.train_step
         rng = self._rng
         persistent = None         # with steps_per_epoch: one iterator across epochs (as Keras)
         ran_out = False
@@ -1111,7 +1145,7 @@ class Model(Layer):
                         for cb in batch_begin:
                             cb.on_train_batch_begin(b, {})
                     with deferred_state_updates() as pending:
-                        logs = step(data)
+                        logs = step(*data) if fast_step else step(data)
                         pending.commit()
                     if custom_step:
                         logs = self._logs_to_floats(logs)
@@ -1157,12 +1191,17 @@ class Model(Layer):
         return out
 
     def _begin_steps(self, kind):
+        if not self.built:     # built by the first batch (a Dataset or generator): the general path
+            self._step_tvars = self._step_layer_ids = self._step_static_losses = self._step_forward = None
+            return
+        layers = self._flatten_layers()
         self._step_tvars = self.trainable_variables
-        self._step_layers = self._flatten_layers()
+        self._step_layer_ids = {id(l) for l in layers}
+        self._step_static_losses = [l for l in layers if l._callable_losses or l._weight_regularizers]
         self._step_forward = self._fast_forward() if kind == "arrays" else None
 
     def _end_steps(self):
-        self._step_tvars = self._step_layers = self._step_forward = None
+        self._step_tvars = self._step_layer_ids = self._step_static_losses = self._step_forward = None
 
     def _epoch_source(self, kind, x, y, sw, bs, shuffle, rng, class_table, fn):
         if kind == "arrays":
@@ -1468,7 +1507,10 @@ class Sequential(Model):
         for layer in self._layers:
             if not layer.built:
                 layer._maybe_build(shape)
-            shape = layer.check_input_shape(shape)
+            if layer._knows_output_shape():
+                shape = layer.check_input_shape(shape)
+            else:
+                shape = _probe_output_shape(layer, shape, layer._dtype)
             layer.output_shape = shape
         self._build_input_shape = full
         self.input_shape = full
@@ -1479,6 +1521,8 @@ class Sequential(Model):
     def _check_input_shape(self, shape):
         shape = (None,) + tuple(shape[1:])
         for layer in self._layers:
+            if not layer._knows_output_shape():
+                return self.output_shape        # a custom layer checks its inputs when called
             shape = layer.check_input_shape(shape)
         return shape
 
