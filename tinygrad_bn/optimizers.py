@@ -40,7 +40,7 @@ except ImportError:  # kernels not built yet: NumPy formulas only
 __all__ = ["Optimizer", "StepCount", "SGD", "RMSprop", "Adam", "AdamW", "Adagrad", "Nadam", "get", "serialize",
            "deserialize", "schedules"]
 
-_KERNEL_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+_F32, _F64 = np.dtype(np.float32), np.dtype(np.float64)
 
 
 # -- validation of hyperparameters ---------------------------------------------------------------
@@ -124,7 +124,10 @@ class _Hyper:
         self.name = name
 
     def __set__(self, obj, value):
-        obj.__dict__[self.name] = self.check(type(obj).__name__, self.name, value)
+        d = obj.__dict__
+        d[self.name] = self.check(type(obj).__name__, self.name, value)
+        if "_nslots" in d:   # a structural hyperparameter may change the slot count
+            d["_nslots"] = len(obj._slot_names_for())
 
 
 # Keras arguments accepted only at their default (no-op) value: code that spells them out runs.
@@ -212,6 +215,7 @@ class Optimizer:
         self._wd_exclude_vars = []
         self._wd_exclude_pattern = None
         self._wd_cache = {}
+        self._nslots = len(self._slot_names_for())   # kept current by _Hyper.__set__
 
     _default_name = "optimizer"
 
@@ -341,7 +345,8 @@ class Optimizer:
         the learning rate): a step that raises changes nothing."""
         checked = []
         all_slots = self._slots
-        nslots = len(self._slot_names_for())
+        nslots = self._nslots
+        kernels = _kernels
         for pair in grads_and_vars:
             try:
                 g, v = pair
@@ -354,17 +359,20 @@ class Optimizer:
                 self._checked(g, v)          # raises the right error
             data = v.data
             dt = data.dtype
-            if dt.kind != "f" or not data.flags.writeable:
+            flags = data.flags
+            if not flags.writeable or (dt is not _F32 and dt is not _F64 and dt.kind != "f"):
                 self._checked_var(v, "apply_gradients")
             arr = g.data if isinstance(g, Tensor) else g
-            if type(arr) is not np.ndarray or arr.dtype is not dt or arr.shape != data.shape:
+            if ((type(arr) is not np.ndarray and not isinstance(arr, np.generic))  # a 0-d result may be a scalar
+                    or arr.dtype is not dt or arr.shape != data.shape):
                 arr = self._checked(g, v)[0]
             slots = all_slots.get(id(v))
             if slots is not None and (len(slots) != nslots or (
                     nslots and (slots[0].dtype is not dt or slots[0].shape != data.shape))):
                 self._check_slots(v, slots, nslots)
-            checked.append((arr, v, slots))
-        data = None   # no extra reference to a variable's array: _writable() would copy it
+            checked.append((arr, v, slots,
+                            kernels if flags.c_contiguous and (dt is _F32 or dt is _F64) else None))
+        data = flags = None   # no extra reference to a variable's array: _writable() would copy it
         if not checked:
             raise ValueError(f"{type(self).__name__}.apply_gradients: no (gradient, variable) pairs given")
         if len(checked) > 1:
@@ -377,16 +385,17 @@ class Optimizer:
         wd = self.weight_decay
         wd_lr = wd * lr if wd else 0.0
         # -- nothing below raises for input that passed the checks above ----------
-        self._begin_step(t)
+        if self._has_begin_step:
+            self._begin_step(t)
         self.iterations = t
         update = self._update
-        for g, v, slots in checked:
+        for g, v, slots, kern in checked:
             if slots is None:
                 slots = self._make_slots(v)
             param = v._writable()
             if wd_lr and self._use_weight_decay(v):
                 param -= param * np.asarray(wd_lr, dtype=param.dtype)
-            update(param, g, slots, consts)
+            update(param, g, slots, consts, kern)
         return StepCount(t)
 
     # -- checks (no writes) ----------------------------------------------------
@@ -434,7 +443,8 @@ class Optimizer:
 
     def _check_distinct(self, triples):
         seen = set()
-        for _, v, _ in triples:
+        for t in triples:
+            v = t[1]
             if id(v) in seen:
                 raise ValueError(f"{type(self).__name__}.apply_gradients: variable {v.name!r} (shape {v.shape}) "
                                  "appears more than once; each variable can be updated once per step (sum its "
@@ -459,19 +469,19 @@ class Optimizer:
         """Keras clipping of ``(gradient, variable, slots)`` triples (new gradient arrays)."""
         if self.clipvalue is not None:
             c = self.clipvalue
-            return [(np.clip(g, -c, c), v, s) for g, v, s in triples]
+            return [(np.clip(g, -c, c), *rest) for g, *rest in triples]
         if self.clipnorm is not None:
             c = self.clipnorm
             out = []
-            for g, v, s in triples:
+            for g, *rest in triples:
                 n = float(np.sqrt(np.sum(np.square(g, dtype=np.float64))))
-                out.append((g * np.asarray(c / n, dtype=g.dtype) if n > c else g, v, s))
+                out.append((g * np.asarray(c / n, dtype=g.dtype) if n > c else g, *rest))
             return out
         if self.global_clipnorm is not None:
             c = self.global_clipnorm
-            n = math.sqrt(sum(float(np.sum(np.square(g, dtype=np.float64))) for g, _, _ in triples))
+            n = math.sqrt(sum(float(np.sum(np.square(t[0], dtype=np.float64))) for t in triples))
             if n > c:
-                return [(g * np.asarray(c / n, dtype=g.dtype), v, s) for g, v, s in triples]
+                return [(g * np.asarray(c / n, dtype=g.dtype), *rest) for g, *rest in triples]
         return triples
 
     # -- slots and the per-step hooks --------------------------------------------
@@ -494,10 +504,16 @@ class Optimizer:
         Must not change any state."""
         return lr
 
-    def _begin_step(self, t):
-        """Optimizer-wide state updated once per step, after all checks passed."""
+    _has_begin_step = False
 
-    def _update(self, param, grad, slots, consts):
+    def _begin_step(self, t):
+        """Optimizer-wide state updated once per step, after all checks passed (called when
+        the class sets ``_has_begin_step``)."""
+
+    def _update(self, param, grad, slots, consts, kernels):
+        """Update ``param`` (the array from ``Var._writable()``) and ``slots`` in place;
+        ``kernels`` is the kernel module when param is a C-contiguous float32/float64
+        array, else None (use the NumPy formulas)."""
         raise NotImplementedError
 
     # -- state, for checkpoints ----------------------------------------------
@@ -576,11 +592,6 @@ class Optimizer:
         return f"<{type(self).__name__} learning_rate={self._learning_rate!r} iterations={self.iterations}>"
 
 
-def _kernel_ok(param, grad):
-    return (_kernels is not None and param.dtype in _KERNEL_DTYPES and param.flags.c_contiguous
-            and grad.flags.c_contiguous)
-
-
 class SGD(Optimizer):
     """Gradient descent with optional (Nesterov) momentum, Keras formulation:
     ``velocity = momentum * velocity - lr * g; param += velocity`` (Nesterov:
@@ -600,10 +611,10 @@ class SGD(Optimizer):
     def _slot_names_for(self):
         return ("velocity",) if self.momentum > 0 else ()
 
-    def _update(self, param, g, slots, lr):
+    def _update(self, param, g, slots, lr, kernels):
         velocity = slots[0] if slots else None
-        if _kernel_ok(param, g):
-            _kernels.sgd_update(param, g, velocity, lr, self.momentum if velocity is not None else 0.0,
+        if kernels is not None:
+            kernels.sgd_update(param, g, velocity, lr, self.momentum if velocity is not None else 0.0,
                                 self.nesterov)
             return
         dt = param.dtype.type
@@ -644,11 +655,11 @@ class RMSprop(Optimizer):
         names = ("ms", "momentum") if self.momentum > 0 else ("ms",)
         return names + ("mg",) if self.centered else names
 
-    def _update(self, param, g, slots, lr):
+    def _update(self, param, g, slots, lr, kernels):
         ms = slots[0]
         mom = slots[1] if self.momentum > 0 else None
-        if not self.centered and _kernel_ok(param, g):
-            _kernels.rmsprop_update(param, g, ms, mom, lr, self.rho, self.momentum if mom is not None else 0.0,
+        if kernels is not None and not self.centered:
+            kernels.rmsprop_update(param, g, ms, mom, lr, self.rho, self.momentum if mom is not None else 0.0,
                                     self.epsilon)
             return
         dt = param.dtype.type
@@ -700,11 +711,11 @@ class Adam(Optimizer):
     def _step_constants(self, lr, t):
         return lr * math.sqrt(1.0 - self.beta_2 ** t) / (1.0 - self.beta_1 ** t)
 
-    def _update(self, param, g, slots, alpha):
+    def _update(self, param, g, slots, alpha, kernels):
         m, v = slots[0], slots[1]
         vhat = slots[2] if self.amsgrad else None
-        if _kernel_ok(param, g):
-            _kernels.adam_update(param, g, m, v, vhat, alpha, self.beta_1, self.beta_2, self.epsilon)
+        if kernels is not None:
+            kernels.adam_update(param, g, m, v, vhat, alpha, self.beta_1, self.beta_2, self.epsilon)
             return
         dt = param.dtype.type
         m += (g - m) * dt(1 - self.beta_1)
@@ -754,7 +765,7 @@ class Adagrad(Optimizer):
     def _slot_inits(self):
         return [self.initial_accumulator_value]
 
-    def _update(self, param, g, slots, lr):
+    def _update(self, param, g, slots, lr, kernels):
         acc = slots[0]
         dt = param.dtype.type
         acc += g * g
@@ -797,8 +808,9 @@ class Nadam(Optimizer):
         u_t, u_next = self._u(t), self._u(t + 1)
         prod_t = self._u_product * u_t
         prod_next = prod_t * u_next
-        return (lr, u_next / (1.0 - prod_next), (1.0 - u_t) / (1.0 - prod_t), 1.0 / (1.0 - self.beta_2 ** t),
-                prod_t)
+        return lr, u_next / (1.0 - prod_next), (1.0 - u_t) / (1.0 - prod_t), 1.0 / (1.0 - self.beta_2 ** t)
+
+    _has_begin_step = True
 
     def _begin_step(self, t):
         self._u_product *= self._u(t)
@@ -813,8 +825,8 @@ class Nadam(Optimizer):
             prod *= factor
         self._u_product = prod
 
-    def _update(self, param, g, slots, consts):
-        lr, c_m, c_g, c_v, _ = consts
+    def _update(self, param, g, slots, consts, kernels):
+        lr, c_m, c_g, c_v = consts
         m, v = slots
         dt = param.dtype.type
         m += (g - m) * dt(1 - self.beta_1)
