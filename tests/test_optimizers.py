@@ -574,3 +574,42 @@ def test_schedule_serialization_keeps_working():
     with pytest.raises(ValueError, match="unknown learning-rate schedule 'Halving'"):
         schedules.deserialize(data)
     assert schedules.deserialize(data, custom_objects={"Halving": Halving})(3) == 0.125
+
+
+# ---------------------------------------------------------------------------------------------
+# Aliasing: a gradient that is (a view of) the variable's own array, two Vars on one array
+# ---------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("make_opt,expected", [
+    (lambda: optimizers.SGD(0.5), [0.5, -1.0, 1.5]),                    # w - 0.5 w
+    # Adam's first step: lr * g / (|g| + eps / sqrt(1 - beta_2))
+    (lambda: optimizers.Adam(0.1), [1 - 0.1 * 1 / (1 + 1e-7 / 0.001 ** 0.5), -2 + 0.1 * 2 / (2 + 1e-7 / 0.001 ** 0.5),
+                                    3 - 0.1 * 3 / (3 + 1e-7 / 0.001 ** 0.5)]),
+])
+def test_gradient_aliasing_the_variable(make_opt, expected, path):
+    for grad_of in (lambda w: w, lambda w: w.data, lambda w: w.data[:], lambda w: w[:]):
+        w = tg.Var(np.array([1.0, -2.0, 3.0]))
+        make_opt().apply_gradients([(grad_of(w), w)])
+        np.testing.assert_allclose(w.numpy(), expected, rtol=1e-12)
+
+
+def test_two_variables_sharing_one_array_are_updated_independently():
+    a = tg.Var(np.ones(3))
+    b = tg.Var(np.ones(3))
+    b.data = a.data
+    optimizers.SGD(1.0).apply_gradients([(np.full(3, 0.25), a), (np.full(3, 0.5), b)])
+    np.testing.assert_array_equal(a.numpy(), 0.75)
+    np.testing.assert_array_equal(b.numpy(), 0.5)
+
+
+@pytest.mark.parametrize("dtype", [np.float16, np.longdouble])
+@pytest.mark.parametrize("cls", [optimizers.SGD, optimizers.Adam, optimizers.RMSprop, optimizers.Nadam,
+                                 optimizers.Adagrad])
+def test_other_float_dtypes_use_the_numpy_formulas(cls, dtype):
+    w = tg.Var(np.array([1.0, -1.0], dtype))
+    ref = tg.Var(np.array([1.0, -1.0]))
+    for var in (w, ref):
+        opt = cls(0.01)
+        for _ in range(3):
+            opt.apply_gradients([(np.array([0.5, -0.25]), var)])
+    assert w.dtype == dtype
+    np.testing.assert_allclose(w.numpy().astype(np.float64), ref.numpy(), rtol=2e-3 if dtype == np.float16 else 1e-12)
