@@ -985,7 +985,10 @@ class Model(Layer):
             xb, yb, swb = unpack_x_y_sample_weight(data)
             xb = self._prepare_inputs(xb, fn, f"{where} (batch {i})")
             n = len(flatten(xb)[0])
-            self._check_model_input(xb, fn)
+            try:
+                self._check_model_input(xb, fn)
+            except ValueError as e:
+                raise ValueError(f"{fn}: batch {i} of the input does not fit the model: {e}") from e
             if need_y:
                 if yb is None:
                     raise ValueError(f"{fn}: the batches must be (x, y) or (x, y, sample_weight) tuples; "
