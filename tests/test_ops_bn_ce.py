@@ -384,3 +384,37 @@ def test_first_order_outside_an_outer_tape_uses_the_kernels(monkeypatch):
         loss = CE.softmax_cross_entropy_fused(L, np.array([0, 1, 2, 0]))
     tape.gradient(loss, L)
     assert calls == []
+
+
+# ---------------------------------------------------------------------------
+# When the composite and the fused batch norm agree (the statement in ops/batchnorm.py)
+# ---------------------------------------------------------------------------
+
+@pytest.mark.parametrize("offset", [0.0, 10.0, 100.0, 1e4])
+def test_float32_agreement_depends_on_mean_over_std(offset):
+    r = np.random.default_rng(5)
+    x = (r.standard_normal((256, 16)) + offset).astype(np.float32)
+    ref, _, _ = _np_bn(x, 1.0, 0.0, 1e-3)                 # long double, on the same float32 input
+    ref = ref.astype(np.float64)
+    fused = BN.batch_norm_fused(x, None, None).numpy().astype(np.float64)
+    comp = BN.batch_norm_composite(x, None, None).numpy().astype(np.float64)
+    # the kernel stays at float32 rounding whatever the offset
+    assert np.abs(fused - ref).max() < 2e-6
+    # the two agree to about |mean|/std * 5e-7 (documented bound, with a factor 4 of slack)
+    assert np.abs(fused - comp).max() < 2e-6 + offset * 2e-6
+    if offset >= 1e4:
+        assert np.abs(comp - ref).max() > 1e-4             # the composite is the one that lost digits
+
+
+def test_float64_paths_agree_at_large_offsets():
+    r = np.random.default_rng(6)
+    x = r.standard_normal((256, 16)) + 1e4
+    dy = r.standard_normal((256, 16))
+    got = []
+    for path in (BN.batch_norm_fused, BN.batch_norm_composite):
+        X = tg.Var(x)
+        with tg.GradientTape() as tape:
+            y = path(X, None, None)
+        got.append((y.numpy(), tape.gradient(y, X, output_gradients=dy).numpy()))
+    np.testing.assert_allclose(got[0][0], got[1][0], rtol=0, atol=1e-10)
+    np.testing.assert_allclose(got[0][1], got[1][1], rtol=0, atol=1e-10 * np.abs(got[1][1]).max())
