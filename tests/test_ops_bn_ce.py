@@ -418,3 +418,54 @@ def test_float64_paths_agree_at_large_offsets():
         got.append((y.numpy(), tape.gradient(y, X, output_gradients=dy).numpy()))
     np.testing.assert_allclose(got[0][0], got[1][0], rtol=0, atol=1e-10)
     np.testing.assert_allclose(got[0][1], got[1][1], rtol=0, atol=1e-10 * np.abs(got[1][1]).max())
+
+
+# ---------------------------------------------------------------------------
+# The op's gradient for dense labels (used by tf.nn.softmax_cross_entropy_with_logits)
+# ---------------------------------------------------------------------------
+
+@pytest.mark.parametrize("reduction,ls", [("mean", 0.0), ("sum", 0.2), ("none", 0.1)])
+def test_softmax_ce_op_label_gradient_matches_the_composite(reduction, ls):
+    r = np.random.default_rng(8)
+    logits = r.standard_normal((5, 4))
+    labels = r.dirichlet(np.ones(4), size=5)
+    u = r.standard_normal(5) if reduction == "none" else 1.7
+
+    def grads(fn):
+        L, Y = tg.Var(logits), tg.Var(labels)
+        with tg.GradientTape() as tape:
+            out = fn(L, Y, reduction, ls)
+        return [g.numpy() for g in tape.gradient(out, [L, Y], output_gradients=u)]
+    fused = grads(CE.softmax_ce)
+    comp = grads(CE._softmax_ce_composite)
+    for f, c in zip(fused, comp):
+        np.testing.assert_allclose(f, c, rtol=1e-12, atol=1e-14)
+    # d(loss)/d(labels) written out: -(1 - ls) * log_softmax(logits), scaled like the loss
+    lp = logits - logits.max(1, keepdims=True)
+    lp = lp - np.log(np.exp(lp).sum(1, keepdims=True))
+    scale = {"mean": 1.7 / 5, "sum": 1.7, "none": None}[reduction]
+    expect = -(1 - ls) * lp * (u[:, None] if reduction == "none" else scale)
+    np.testing.assert_allclose(fused[1], expect, rtol=1e-12)
+
+
+def test_public_softmax_cross_entropy_gives_no_label_gradient():
+    L, Y = tg.Var(np.zeros((2, 3))), tg.Var(np.full((2, 3), 1 / 3))
+    for path in CE_PATHS_ALL:
+        with tg.GradientTape() as tape:
+            loss = path(L, Y)
+        gl, gy = tape.gradient(loss, [L, Y])
+        assert gl is not None and gy is None
+
+
+CE_PATHS_ALL = [CE.softmax_cross_entropy, CE.softmax_cross_entropy_fused, CE.softmax_cross_entropy_composite]
+
+
+def test_inference_with_trainable_statistics_differentiates_them():
+    x = rng.standard_normal((6, 2))
+    M, V = tg.Var(np.array([0.5, -1.0])), tg.Var(np.array([2.0, 0.5]))
+    with tg.GradientTape() as tape:
+        y = BN.batch_norm_inference(x, M, V, None, None, epsilon=0.0)
+        loss = tg.sum(y)
+    gm, gv = tape.gradient(loss, [M, V])
+    np.testing.assert_allclose(gm.numpy(), -6 / np.sqrt([2.0, 0.5]))
+    np.testing.assert_allclose(gv.numpy(), -0.5 * (x - [0.5, -1.0]).sum(0) * np.array([2.0, 0.5]) ** -1.5)
