@@ -370,9 +370,7 @@ cdef class Tensor:
     def __iter__(self):
         if self.data.ndim == 0:
             raise TypeError("iteration over a 0-d tensor")
-        cdef Py_ssize_t i
-        for i in range(self.data.shape[0]):
-            yield self[i]
+        return (self[i] for i in range(self.data.shape[0]))
 
     def __repr__(self):
         body = np.array2string(np.asarray(self.data), separator=", ", threshold=20, prefix="  ")
@@ -1189,12 +1187,12 @@ cpdef object apply(Op op, tuple args, dict attrs):
             res = op.forward(*arrays, **attrs)
         else:
             res = op.forward(*arrays)
-    except (ValueError, TypeError) as exc:
+    except (ValueError, TypeError, IndexError) as exc:
         msg = str(exc)
         if not msg.startswith(op.name + ":"):
             msg = f"{op.name}: {msg}"
         msg = f"{msg} [inputs: {_describe(list(arrays), nin)}]"
-        if type(exc) is ValueError or type(exc) is TypeError:
+        if type(exc) is ValueError or type(exc) is TypeError or type(exc) is IndexError:
             raise type(exc)(msg) from exc
         # another class (NumPy's own errors have other constructors): keep it, add the context
         if hasattr(exc, "add_note"):

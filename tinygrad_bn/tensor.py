@@ -11,23 +11,19 @@ import numpy as np
 
 from ._engine import Tensor, as_array, wrap
 
-__all__ = ["Tensor", "Var", "as_array", "wrap", "constant"]
+__all__ = ["Tensor", "Var", "as_array", "wrap"]
 
 _var_ids = itertools.count()
-
-
-def constant(value, dtype=None):
-    """A Tensor from any array-like (same dtype rules as ``Tensor``)."""
-    return Tensor(value, dtype)
 
 
 class Var(Tensor):
     """A trainable variable, like ``tf.Variable``.
 
-    ``Var(0.)`` and ``Var(0, dtype=np.float32)`` hold a float32 scalar; a float64
-    array stays float64.  The value is an owned, contiguous NumPy array that
-    optimizers update in place.  Tapes record references to it, so change a
-    variable only after ``tape.gradient()`` (as an optimizer step does).
+    ``Var(0.)`` and ``Var(0, dtype=np.float32)`` hold a float32 scalar; ``Var(0)`` an
+    int32 one, as in TF (not differentiable); a float64 array stays float64.  The value is an owned, contiguous NumPy array that
+    optimizers update in place, copy-on-write: a read (a view, a tape's residual)
+    keeps the value it saw, as in TF, because every in-place writer gets its
+    target from :meth:`_writable`.
     """
 
     def __init__(self, initial_value, dtype=None, trainable=True, name=None):

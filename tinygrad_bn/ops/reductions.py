@@ -21,6 +21,8 @@ def _axes(axis, ndim):
         return tuple(range(ndim))
     if isinstance(axis, (int, np.integer)):
         axis = (axis,)
+    elif not isinstance(axis, (tuple, list)):
+        raise TypeError(f"axis must be an integer or a tuple of integers, got {axis!r}")
     out = []
     for a in axis:
         if isinstance(a, bool) or not isinstance(a, (int, np.integer)):
