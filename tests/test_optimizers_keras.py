@@ -201,3 +201,17 @@ def test_rmsprop_boundaries_keras_accepts():
             opts.RMSprop(learning_rate=0.1, rho=bad)
         with pytest.raises(ValueError, match="`momentum` must be in"):
             opts.RMSprop(learning_rate=0.1, momentum=bad)
+
+
+def test_learning_rate_reads_like_tf():
+    """TF code reads ``opt.learning_rate.numpy()`` and sets it with ``.assign`` or ``=``."""
+    opt = opts.Adam(0.1)
+    assert opt.learning_rate.numpy() == np.float32(0.1) and opt.learning_rate == 0.1
+    opt.learning_rate.assign(0.01)
+    assert opt.current_learning_rate() == 0.01
+    opt.learning_rate = opt.learning_rate * 3
+    assert opt.learning_rate == pytest.approx(0.03)
+    assert opt.lr == pytest.approx(0.03)
+    with pytest.raises(ValueError, match="learning_rate"):
+        opt.learning_rate.assign(-1.0)
+    assert opt.learning_rate == pytest.approx(0.03)

@@ -37,7 +37,7 @@ try:
 except ImportError:  # kernels not built yet: NumPy formulas only
     _kernels = None
 
-__all__ = ["Optimizer", "StepCount", "SGD", "RMSprop", "Adam", "AdamW", "Adagrad", "Nadam", "get", "serialize",
+__all__ = ["Optimizer", "StepCount", "LearningRate", "SGD", "RMSprop", "Adam", "AdamW", "Adagrad", "Nadam", "get", "serialize",
            "deserialize", "schedules"]
 
 _F32, _F64 = np.dtype(np.float32), np.dtype(np.float64)
@@ -145,6 +145,33 @@ class StepCount(int):
         return np.int64(self)
 
 
+class LearningRate(float):
+    """A number learning rate as ``optimizer.learning_rate`` returns it: a float that also
+    answers TF's ``lr.numpy()`` and ``lr.assign(value)`` (which sets the optimizer's)."""
+
+    __slots__ = ("_optimizer",)
+
+    def __new__(cls, value, optimizer=None):
+        self = super().__new__(cls, value)
+        self._optimizer = optimizer
+        return self
+
+    def numpy(self):
+        return np.float32(self)
+
+    def assign(self, value):
+        if self._optimizer is None:
+            raise TypeError("LearningRate.assign: this value is not attached to an optimizer")
+        self._optimizer.learning_rate = value
+        return self._optimizer.learning_rate
+
+    def __repr__(self):
+        return repr(float(self))
+
+    def __reduce__(self):
+        return (float, (float(self),))
+
+
 _LR_NUMBER, _LR_SCHEDULE, _LR_CALLABLE, _LR_STEP_CALLABLE = range(4)
 
 
@@ -222,9 +249,13 @@ class Optimizer:
     # -- learning rate -------------------------------------------------------
     @property
     def learning_rate(self):
-        """What was set: a float, a schedule or a callable (``current_learning_rate()``
-        gives the number the next step uses)."""
-        return self._learning_rate
+        """What was set: a schedule, a callable, or a number, returned as a
+        :class:`LearningRate` (a float with TF's ``.numpy()`` and ``.assign(value)``).
+        ``current_learning_rate()`` gives the number the next step uses."""
+        lr = self._learning_rate
+        if self._lr_kind == _LR_NUMBER:
+            return LearningRate(lr, self)
+        return lr
 
     @learning_rate.setter
     def learning_rate(self, value):
