@@ -92,7 +92,7 @@ def test_setting_a_bad_value_later_raises_and_keeps_the_old(case):
     opt = make()
     before = getattr(opt, attr)
     expect_error(lambda: setattr(opt, attr, bad), exc, type(opt).__name__, attr)
-    assert getattr(opt, attr) is before
+    assert getattr(opt, attr) == before and type(getattr(opt, attr)) is type(before)
 
 
 # ---------------------------------------------------------------------------------------------
