@@ -58,7 +58,13 @@ CONSTRUCTION = {
     "name-int": (lambda: O.Adam(name=3), TypeError, ["Adam", "name"]),
     "unknown-kwarg": (lambda: O.SGD(momentun=0.9), ValueError, ["SGD", "not recognized", "momentun"]),
     "keras2-decay": (lambda: O.SGD(decay=0.01), ValueError, ["SGD", "decay", "InverseTimeDecay"]),
-    "use_ema-true": (lambda: O.Adam(use_ema=True), ValueError, ["Adam", "use_ema"]),
+    "loss_scale_factor": (lambda: O.Adam(loss_scale_factor=128.0), ValueError, ["Adam", "loss_scale_factor"]),
+    "use_ema-string": (lambda: O.Adam(use_ema="on"), TypeError, ["Adam", "use_ema"]),
+    "ema_momentum-big": (lambda: O.SGD(use_ema=True, ema_momentum=1.5), ValueError, ["SGD", "ema_momentum"]),
+    "ema_overwrite_frequency-zero": (lambda: O.SGD(use_ema=True, ema_overwrite_frequency=0), ValueError,
+                                     ["SGD", "ema_overwrite_frequency"]),
+    "ema_overwrite_frequency-float": (lambda: O.SGD(use_ema=True, ema_overwrite_frequency=2.5), TypeError,
+                                      ["SGD", "ema_overwrite_frequency"]),
     "get-unknown-name": (lambda: O.get("adamax"), ValueError, ["adamax", "adam"]),
     "get-bad-type": (lambda: O.get(3.5), TypeError, ["optimizer", "float"]),
     "deserialize-no-class": (lambda: O.deserialize({"config": {}}), ValueError, ["deserialize", "class_name"]),
@@ -116,7 +122,7 @@ def _assert_unchanged(before, after):
 
 
 OPTIMIZERS = {
-    "SGD": lambda lr=0.1: O.SGD(lr, momentum=0.9, weight_decay=0.01),
+    "SGD": lambda lr=0.1: O.SGD(lr, momentum=0.9, weight_decay=0.01, use_ema=True, ema_overwrite_frequency=2),
     "Adam": lambda lr=0.1: O.Adam(lr, amsgrad=True),
     "Nadam": lambda lr=0.1: O.Nadam(lr),
     "RMSprop": lambda lr=0.1: O.RMSprop(lr, momentum=0.5, centered=True),

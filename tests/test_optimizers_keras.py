@@ -215,3 +215,41 @@ def test_learning_rate_reads_like_tf():
     with pytest.raises(ValueError, match="learning_rate"):
         opt.learning_rate.assign(-1.0)
     assert opt.learning_rate == pytest.approx(0.03)
+
+
+def test_ema_like_keras3():
+    """Keras 3's test_ema: the average starts as the variable after the first step, then
+    average = 0.9 average + 0.1 var; every 3rd step the variable takes the average."""
+    v = tf.Var(np.array([[3.0, 4.0], [5.0, 6.0]]))
+    g = np.ones((2, 2))
+    opt = opts.SGD(learning_rate=1.0, use_ema=True, ema_momentum=0.9, ema_overwrite_frequency=3)
+    opt.apply_gradients([(g, v)])
+    np.testing.assert_allclose(v.numpy(), [[2.0, 3.0], [4.0, 5.0]])
+    np.testing.assert_allclose(opt.variables()[-1], [[2.0, 3.0], [4.0, 5.0]])
+    opt.apply_gradients([(g, v)])
+    np.testing.assert_allclose(v.numpy(), [[1.0, 2.0], [3.0, 4.0]])
+    np.testing.assert_allclose(opt.variables()[-1], [[1.9, 2.9], [3.9, 4.9]])
+    opt.apply_gradients([(g, v)])
+    np.testing.assert_allclose(v.numpy(), [[1.71, 2.71], [3.71, 4.71]])
+    np.testing.assert_allclose(opt.variables()[-1], [[1.71, 2.71], [3.71, 4.71]])
+
+
+def test_ema_finalize_and_config():
+    w = tf.Var(np.array([1.0]))
+    opt = opts.Adam(0.1, use_ema=True, ema_momentum=0.5)
+    for _ in range(3):
+        opt.apply_gradients([(np.array([1.0]), w)])
+    values = []
+    w2 = tf.Var(np.array([1.0]))
+    plain = opts.Adam(0.1)
+    for _ in range(3):
+        plain.apply_gradients([(np.array([1.0]), w2)])
+        values.append(float(w2.numpy()[0]))
+    np.testing.assert_allclose(w.numpy(), values[-1])           # no overwrite frequency: w is not touched
+    average = values[0] * 0.25 + values[1] * 0.25 + values[2] * 0.5
+    opt.finalize_variable_values([w])
+    np.testing.assert_allclose(w.numpy(), [average])
+    again = opts.Adam.from_config(opt.get_config())
+    assert (again.use_ema, again.ema_momentum, again.ema_overwrite_frequency) == (True, 0.5, None)
+    opts.SGD(0.1).finalize_variable_values([w])                  # no EMA: nothing happens
+    np.testing.assert_allclose(w.numpy(), [average])

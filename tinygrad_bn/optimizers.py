@@ -10,6 +10,8 @@ The learning rate is a number, a :class:`schedules.LearningRateSchedule` (called
 Keras documents); it is evaluated once per step.  ``weight_decay`` is Keras 3's
 decoupled decay, ``var -= var * weight_decay * lr`` before the update (``AdamW`` is
 Adam with ``weight_decay=0.004``); ``exclude_from_weight_decay`` works as in Keras.
+``use_ema`` keeps Keras 3's moving average of the weights (``ema_momentum``,
+``ema_overwrite_frequency``, ``finalize_variable_values``).
 
 Every hyperparameter is validated when it is set (at construction or later), as
 Keras would, and ``apply_gradients`` checks every (gradient, variable) pair, the
@@ -104,6 +106,16 @@ def _clip(owner, name, value):
     return value
 
 
+def _count(owner, name, value):
+    """An integer >= 1."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
+        raise TypeError(f"{owner}: `{name}` must be an integer >= 1 or None, got {type(value).__name__} "
+                        f"({name}={value!r})")
+    if value < 1:
+        raise ValueError(f"{owner}: `{name}` must be an integer >= 1 or None, got {name}={value!r}")
+    return int(value)
+
+
 def _flag(owner, name, value):
     if isinstance(value, (bool, np.bool_)):
         return bool(value)
@@ -131,8 +143,7 @@ class _Hyper:
 
 
 # Keras arguments accepted only at their default (no-op) value: code that spells them out runs.
-_KERAS_NOOP_DEFAULTS = {"use_ema": False, "ema_momentum": 0.99, "ema_overwrite_frequency": None,
-                        "loss_scale_factor": None, "gradient_accumulation_steps": None}
+_KERAS_NOOP_DEFAULTS = {"loss_scale_factor": None, "gradient_accumulation_steps": None}
 
 class StepCount(int):
     """The step count ``apply_gradients`` and ``minimize`` return (TF returns the
@@ -191,17 +202,21 @@ class Optimizer:
     """Base class: learning rate (number, schedule or callable), step count, weight decay,
     clipping and per-variable slots.
 
-    Subclasses declare ``_slot_names_for()``, ``_step_constants(lr, t)`` (pure: computed
-    before anything is written) and ``_update(param, grad, slots, consts)``.
+    Subclasses declare ``_own_slot_names()`` (and ``_own_slot_inits()`` when not zeros),
+    ``_step_constants(lr, t)`` (pure: computed before anything is written) and
+    ``_update(param, grad, slots, consts, kernels)``.
     """
 
     weight_decay = _Hyper(_optional(_nonneg))
+    use_ema = _Hyper(_flag)
+    ema_momentum = _Hyper(_closed_unit)
+    ema_overwrite_frequency = _Hyper(_optional(_count))
     clipnorm = _Hyper(_optional(_clip))
     clipvalue = _Hyper(_optional(_clip))
     global_clipnorm = _Hyper(_optional(_clip))
 
     def __init__(self, learning_rate, weight_decay=None, clipnorm=None, clipvalue=None, global_clipnorm=None,
-                 name=None, **kwargs):
+                 name=None, use_ema=False, ema_momentum=0.99, ema_overwrite_frequency=None, **kwargs):
         cls = type(self).__name__
         if "lr" in kwargs:  # Keras 2 spelling
             warnings.warn(f"{cls}: `lr` is deprecated, use `learning_rate`", DeprecationWarning, stacklevel=3)
@@ -234,6 +249,9 @@ class Optimizer:
         self.clipnorm = clipnorm
         self.clipvalue = clipvalue
         self.global_clipnorm = global_clipnorm
+        self.use_ema = use_ema
+        self.ema_momentum = ema_momentum
+        self.ema_overwrite_frequency = ema_overwrite_frequency
         self.name = name if name is not None else self._default_name
         self.iterations = 0
         self._slots = {}      # id(var) -> list of state arrays
@@ -420,14 +438,43 @@ class Optimizer:
             self._begin_step(t)
         self.iterations = t
         update = self._update
+        ema = self.use_ema
         for g, v, slots, kern in checked:
-            if slots is None:
+            new = slots is None
+            if new:
                 slots = self._make_slots(v)
             param = v._writable()
             if wd_lr and self._use_weight_decay(v):
                 param -= param * np.asarray(wd_lr, dtype=param.dtype)
             update(param, g, slots, consts, kern)
+            if ema:
+                self._update_average(param, slots[-1], 0.0 if new else self.ema_momentum, t)
         return StepCount(t)
+
+    def _update_average(self, param, average, momentum, t):
+        """Keras's EMA of the weights: ``average = m * average + (1 - m) * var`` (m = 0 on
+        the variable's first step); every ``ema_overwrite_frequency`` steps the variable
+        takes the average's value."""
+        dt = param.dtype.type
+        average *= dt(momentum)
+        average += dt(1.0 - momentum) * param
+        freq = self.ema_overwrite_frequency
+        if freq and t % freq == 0:
+            np.copyto(param, average)
+
+    def finalize_variable_values(self, var_list):
+        """Keras: at the end of training, with ``use_ema`` each variable takes its moving
+        average (a no-op otherwise).  Checked before anything is written."""
+        if not self.use_ema:
+            return
+        var_list = [self._checked_var(v, "finalize_variable_values") for v in var_list]
+        pairs = [(v, self._slots[id(v)][-1]) for v in var_list if id(v) in self._slots]
+        for v, average in pairs:
+            if average.shape != v.shape or average.dtype != v.dtype:
+                raise ValueError(f"{type(self).__name__}.finalize_variable_values: the average of {v.name!r} has "
+                                 f"shape {average.shape} dtype {average.dtype}, the variable {v.shape} {v.dtype}")
+        for v, average in pairs:
+            np.copyto(v._writable(), average)
 
     # -- checks (no writes) ----------------------------------------------------
     def _checked_var(self, v, fn):
@@ -525,10 +572,19 @@ class Optimizer:
         return slots
 
     def _slot_names_for(self):
+        """Names of each variable's state arrays, in order (the EMA ``average`` last)."""
+        own = self._own_slot_names()
+        return own + ("average",) if self.__dict__.get("use_ema") else own
+
+    def _own_slot_names(self):
         return ()
 
+    def _own_slot_inits(self):
+        return [0.0] * len(self._own_slot_names())
+
     def _slot_inits(self):
-        return [0.0] * len(self._slot_names_for())
+        own = self._own_slot_inits()
+        return own + [0.0] if self.__dict__.get("use_ema") else own
 
     def _step_constants(self, lr, t):
         """Per-step numbers for ``_update``, from the learning rate and the step ``t`` (1 first).
@@ -609,7 +665,9 @@ class Optimizer:
         if isinstance(lr, schedules.LearningRateSchedule):
             lr = schedules.serialize(lr)
         return {"name": self.name, "learning_rate": lr, "weight_decay": self.weight_decay,
-                "clipnorm": self.clipnorm, "clipvalue": self.clipvalue, "global_clipnorm": self.global_clipnorm}
+                "clipnorm": self.clipnorm, "clipvalue": self.clipvalue, "global_clipnorm": self.global_clipnorm,
+                "use_ema": self.use_ema, "ema_momentum": self.ema_momentum,
+                "ema_overwrite_frequency": self.ema_overwrite_frequency}
 
     @classmethod
     def from_config(cls, config, custom_objects=None):
@@ -639,11 +697,11 @@ class SGD(Optimizer):
     momentum = _Hyper(_closed_unit)   # Keras: "`momentum` must be a float between [0, 1]"
     nesterov = _Hyper(_flag)
 
-    def _slot_names_for(self):
+    def _own_slot_names(self):
         return ("velocity",) if self.momentum > 0 else ()
 
     def _update(self, param, g, slots, lr, kernels):
-        velocity = slots[0] if slots else None
+        velocity = slots[0] if self.momentum > 0 else None
         if kernels is not None:
             kernels.sgd_update(param, g, velocity, lr, self.momentum if velocity is not None else 0.0,
                                 self.nesterov)
@@ -682,7 +740,7 @@ class RMSprop(Optimizer):
         self.centered = centered
         super().__init__(learning_rate, weight_decay, clipnorm, clipvalue, global_clipnorm, name, **kwargs)
 
-    def _slot_names_for(self):
+    def _own_slot_names(self):
         names = ("ms", "momentum") if self.momentum > 0 else ("ms",)
         return names + ("mg",) if self.centered else names
 
@@ -698,7 +756,7 @@ class RMSprop(Optimizer):
         ms *= rho
         ms += (dt(1) - rho) * g * g
         if self.centered:
-            mg = slots[-1]
+            mg = slots[2 if self.momentum > 0 else 1]
             mg *= rho
             mg += (dt(1) - rho) * g
             denom = ms - mg * mg + dt(self.epsilon)
@@ -736,7 +794,7 @@ class Adam(Optimizer):
         self.amsgrad = amsgrad
         super().__init__(learning_rate, weight_decay, clipnorm, clipvalue, global_clipnorm, name, **kwargs)
 
-    def _slot_names_for(self):
+    def _own_slot_names(self):
         return ("m", "v", "vhat") if self.amsgrad else ("m", "v")
 
     def _step_constants(self, lr, t):
@@ -790,10 +848,10 @@ class Adagrad(Optimizer):
         self.epsilon = epsilon
         super().__init__(learning_rate, weight_decay, clipnorm, clipvalue, global_clipnorm, name, **kwargs)
 
-    def _slot_names_for(self):
+    def _own_slot_names(self):
         return ("accumulator",)
 
-    def _slot_inits(self):
+    def _own_slot_inits(self):
         return [self.initial_accumulator_value]
 
     def _update(self, param, g, slots, lr, kernels):
@@ -832,7 +890,7 @@ class Nadam(Optimizer):
     def _u(self, t):
         return self.beta_1 * (1.0 - 0.5 * 0.96 ** t)
 
-    def _slot_names_for(self):
+    def _own_slot_names(self):
         return ("m", "v")
 
     def _step_constants(self, lr, t):
@@ -858,7 +916,7 @@ class Nadam(Optimizer):
 
     def _update(self, param, g, slots, consts, kernels):
         lr, c_m, c_g, c_v = consts
-        m, v = slots
+        m, v = slots[0], slots[1]
         dt = param.dtype.type
         m += (g - m) * dt(1 - self.beta_1)
         v += (g * g - v) * dt(1 - self.beta_2)
