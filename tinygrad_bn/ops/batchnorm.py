@@ -78,15 +78,6 @@ def _fmt(shape):
     return "(" + ", ".join(str(s) for s in shape) + ("," if len(shape) == 1 else "") + ")"
 
 
-def _op_with_composite(composite):
-    """``@op(composite=...)``: higher-order gradients differentiate the composite twin (the
-    kernels' backward is not itself differentiable).  (Plain ``@op`` with an older registry.)"""
-    try:
-        return op(composite=composite)
-    except TypeError:           # pragma: no cover - registry without composite=
-        return op
-
-
 # ---------------------------------------------------------------------------
 # Validation (once per public call)
 # ---------------------------------------------------------------------------
@@ -240,7 +231,7 @@ def _bn_train_composite(x, gamma, beta, epsilon=1e-3, stats_out=None):
     return y
 
 
-@_op_with_composite(_bn_train_composite)
+@op(composite=_bn_train_composite)
 class batch_norm_train:
     """Training batch norm over all axes but the last: ``gamma * (x - mean) / sqrt(var + eps) + beta``
     with the batch mean and biased variance (kernel: 2 reads of x + 1 write forward, 2 reads of
@@ -299,7 +290,7 @@ def _bn_infer_composite(x, gamma, beta, moving_mean, moving_var, epsilon=1e-3):
     return _bn_infer_math(x, stop_gradient(moving_mean), stop_gradient(moving_var), gamma, beta, epsilon)
 
 
-@_op_with_composite(_bn_infer_composite)
+@op(composite=_bn_infer_composite)
 class batch_norm_infer:
     """Inference batch norm with given statistics (constants: no gradient for them):
     ``gamma * (x - moving_mean) / sqrt(moving_var + eps) + beta`` (one read, one write)."""

@@ -64,15 +64,6 @@ def _fmt(shape):
     return "(" + ", ".join(str(s) for s in shape) + ("," if len(shape) == 1 else "") + ")"
 
 
-def _op_with_composite(composite):
-    """``@op(composite=...)``: higher-order gradients differentiate the composite twin (the
-    kernels' backward is not itself differentiable).  (Plain ``@op`` with an older registry.)"""
-    try:
-        return op(composite=composite)
-    except TypeError:           # pragma: no cover - registry without composite=
-        return op
-
-
 # ---------------------------------------------------------------------------
 # Validation (once per public call)
 # ---------------------------------------------------------------------------
@@ -178,7 +169,7 @@ def _sparse_labels(y, c):
     return y.astype(np.int64)
 
 
-@_op_with_composite(_softmax_ce_composite)
+@op(composite=_softmax_ce_composite)
 class softmax_ce:
     """Softmax cross-entropy from logits (N, C) and integer (N,) or dense (N, C) labels.
 
