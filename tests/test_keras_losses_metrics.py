@@ -325,3 +325,21 @@ def test_fast_mean_path_equals_weighted_general_path(make, t):
     general = float(val(make()(t, z, sample_weight=np.ones(4))))
     per_sample = val(make().__class__(**{**make().get_config(), "reduction": "none"})(t, z))
     assert fast == pytest.approx(general, rel=1e-12) and fast == pytest.approx(per_sample.mean(), rel=1e-12)
+
+
+def test_loss_ops_composite_twins_match_and_differentiate_twice():
+    from tinygrad_bn.keras.losses import (_prob_bce_composite, _prob_cross_entropy_composite,
+                                          _sigmoid_bce_composite, prob_bce, prob_cross_entropy, sigmoid_bce)
+    rng = np.random.default_rng(3)
+    p = rng.uniform(0.05, 0.95, (3, 4))
+    t = (rng.uniform(size=(3, 4)) > 0.5) * 1.0
+    x = rng.standard_normal((3, 4)) * 3
+    for fused, comp, a in ((prob_cross_entropy, _prob_cross_entropy_composite, p),
+                           (prob_bce, _prob_bce_composite, p), (sigmoid_bce, _sigmoid_bce_composite, x)):
+        np.testing.assert_allclose(val(fused(a, t)), val(comp(tg.Tensor(a), t)), rtol=1e-12)
+        assert tg.gradgradcheck(lambda v: fused(v, t), a)
+    # the logit BCE's gradient at exactly 0 is sigmoid(0) - z = 0.5 - z in both
+    v = tg.Var(np.zeros(2))
+    with tg.GradientTape() as tape:
+        y = tg.sum(_sigmoid_bce_composite(v, np.array([0.0, 1.0])))
+    np.testing.assert_allclose(tape.gradient(y, v).numpy(), [0.5, -0.5])

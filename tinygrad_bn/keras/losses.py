@@ -304,10 +304,38 @@ kld = KLD = kullback_leibler_divergence = kl_divergence
 
 
 # ---------------------------------------------------------------------------
-# Fused ops for the probability / binary paths (one record each)
+# Fused ops for the probability / binary paths (one record each).  Each has a
+# composite twin made of primitives, which an outer tape differentiates for
+# higher-order gradients (the hand-written vjps are first-order only).
 # ---------------------------------------------------------------------------
 
-@_op(name="nn.prob_cross_entropy")
+def _clip_composite(x, lo, hi):
+    """``clip(x, lo, hi)`` from primitives: gradient 1 inside, 0 where clipped (as the fused vjps)."""
+    return _ops.minimum(_ops.maximum(x, lo), hi)
+
+
+def _prob_cross_entropy_composite(p, t):
+    q = _ops.divide(p, _ops.sum(p, axis=-1, keepdims=True))
+    qc = _clip_composite(q, EPSILON, 1 - EPSILON)
+    return _ops.negative(_ops.sum(_ops.multiply(t, _ops.log(qc)), axis=-1))
+
+
+def _softplus_composite(x):
+    m = _ops.stop_gradient(_ops.maximum(x, 0.0))
+    return _ops.add(_ops.log(_ops.add(_ops.exp(_ops.subtract(x, m)), _ops.exp(_ops.negative(m)))), m)
+
+
+def _sigmoid_bce_composite(x, z):
+    return _ops.subtract(_softplus_composite(x), _ops.multiply(x, z))
+
+
+def _prob_bce_composite(p, z):
+    pc = _clip_composite(p, EPSILON, 1 - EPSILON)
+    return _ops.negative(_ops.add(_ops.multiply(z, _ops.log(pc)),
+                                  _ops.multiply(_ops.subtract(1.0, z), _ops.log(_ops.subtract(1.0, pc)))))
+
+
+@_op(name="nn.prob_cross_entropy", composite=_prob_cross_entropy_composite)
 class prob_cross_entropy:
     """Per-example ``-sum(t * log(clip(p / sum(p))))`` over the last axis (Keras'
     ``from_logits=False`` categorical cross-entropy).  The gradient is zero
@@ -329,7 +357,7 @@ class prob_cross_entropy:
         return dp.astype(p.dtype, copy=False), None
 
 
-@_op(name="nn.sigmoid_bce")
+@_op(name="nn.sigmoid_bce", composite=_sigmoid_bce_composite)
 class sigmoid_bce:
     """Elementwise binary cross-entropy from logits, stable:
     ``max(x, 0) - x * z + log1p(exp(-|x|))``; gradient ``sigmoid(x) - z``."""
@@ -345,7 +373,7 @@ class sigmoid_bce:
         return ((sig - z) * g).astype(x.dtype, copy=False), None
 
 
-@_op(name="nn.prob_bce")
+@_op(name="nn.prob_bce", composite=_prob_bce_composite)
 class prob_bce:
     """Elementwise binary cross-entropy from probabilities clipped to [eps, 1 - eps]."""
     def forward(p, z):
