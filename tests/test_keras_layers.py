@@ -449,3 +449,23 @@ def test_orthogonal_and_identity_initializers():
 def test_activation_second_derivatives(name):
     # the vjps are built from primitives (erf's from NumPy operators), so an outer tape sees them
     assert tg.gradgradcheck(activations.get(name), np.array([-1.3, 0.2, 0.9, 2.1]))
+
+
+def test_failed_fit_step_leaves_batchnorm_moving_stats():
+    from tinygrad_bn.keras import Sequential
+
+    def failing_loss(y_true, y_pred):
+        raise RuntimeError("loss failed")
+
+    m = Sequential([L.Dense(3), L.BatchNormalization()])
+    m.compile(optimizer="sgd", loss=failing_loss)
+    x = np.array([[1.0, 2.0], [3.0, -1.0], [0.5, 0.5], [2.0, 2.0]], np.float32)
+    m(x)
+    bn = m.layers[1]
+    mean0, var0 = bn.moving_mean.numpy().copy(), bn.moving_variance.numpy().copy()
+    with pytest.raises(RuntimeError, match="loss failed"):
+        m.fit(x, np.zeros((4, 3), np.float32), epochs=1, verbose=0)
+    with pytest.raises(RuntimeError, match="loss failed"):
+        m.train_on_batch(x, np.zeros((4, 3), np.float32))
+    np.testing.assert_array_equal(bn.moving_mean.numpy(), mean0)
+    np.testing.assert_array_equal(bn.moving_variance.numpy(), var0)

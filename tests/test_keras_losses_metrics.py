@@ -343,3 +343,12 @@ def test_loss_ops_composite_twins_match_and_differentiate_twice():
     with tg.GradientTape() as tape:
         y = tg.sum(_sigmoid_bce_composite(v, np.array([0.0, 1.0])))
     np.testing.assert_allclose(tape.gradient(y, v).numpy(), [0.5, -0.5])
+
+
+def test_sparse_ignore_class_mean_over_valid_entries():
+    # per-sample [-log 0.95, (ignored)] -> the mean over the one valid sample
+    loss = K.SparseCategoricalCrossentropy(ignore_class=2)
+    assert float(val(loss([1, 2], CCE_P))) == pytest.approx(-math.log(0.95), rel=1e-6)
+    assert float(val(K.SparseCategoricalCrossentropy(ignore_class=2, reduction="sum")([1, 2], CCE_P))) == \
+        pytest.approx(-math.log(0.95), rel=1e-6)
+    assert float(val(loss([2, 2], CCE_P))) == 0.0

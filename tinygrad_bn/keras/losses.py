@@ -567,6 +567,17 @@ class SparseCategoricalCrossentropy(Loss):
                         and labels.shape == (p.shape[0],)):   # (integer (N,) labels: range checked by the op)
                     labels = _int_labels("SparseCategoricalCrossentropy", y_true, p.shape, 1)
                 return softmax_cross_entropy(y_pred, labels, reduction="mean")
+        if self.ignore_class is not None and self.reduction in ("sum_over_batch_size", "mean"):
+            # Keras: ignored entries are masked out, and the mean is over the valid ones
+            values = self.call(y_true, y_pred)
+            if sample_weight is not None:
+                values = _ops.multiply(values, _weights(type(self).__name__, sample_weight, values))
+            raw = np.asarray(_arr(y_true))
+            if raw.shape == tuple(values.shape) + (1,):
+                raw = raw[..., 0]
+            valid = float(np.sum(raw != self.ignore_class))
+            total = _ops.sum(values)
+            return _ops.divide(total, valid) if valid else _ops.multiply(total, 0.0)
         return super().__call__(y_true, y_pred, sample_weight)
 
     def call(self, y_true, y_pred):
