@@ -158,6 +158,9 @@ CASES = [
      TypeError, ["BinaryCrossentropy", "sample_weight"]),
     ("loss_string_predictions", lambda: K.mean_absolute_error(P, np.array([["a", "b"]] * 2)), TypeError,
      ["mean_absolute_error", "y_pred"]),
+    ("hinge_shape_mismatch", lambda: K.hinge(np.ones((2, 3)), P), ValueError, ["hinge", "(2, 3)"]),
+    ("cosine_axis_range", lambda: K.CosineSimilarity(axis=4)(P, P), ValueError, ["cosine_similarity", "axis 4"]),
+    ("cosine_unknown_kwarg", lambda: K.CosineSimilarity(axes=1), TypeError, ["CosineSimilarity", "axes"]),
     ("loss_get_unknown", lambda: K.get("mean_squared_eror"), ValueError, ["loss", "mean_squared_eror"]),
     # --- metrics --------------------------------------------------------------------
     ("topk_k_zero", lambda: M.TopKCategoricalAccuracy(k=0), ValueError, ["TopKCategoricalAccuracy", "k"]),
@@ -181,6 +184,8 @@ CASES = [
     ("auc_nan_prediction", lambda: M.AUC().update_state([0, 1], [0.5, np.nan]), ValueError, ["AUC", "NaN"]),
     ("metric_sample_weight_shape", lambda: M.CategoricalAccuracy().update_state(P, P, sample_weight=[1, 2, 3]),
      ValueError, ["CategoricalAccuracy", "sample_weight"]),
+    ("metric_bce_shape_mismatch", lambda: M.BinaryCrossentropy().update_state(np.ones((2, 3)), P), ValueError,
+     ["binary_crossentropy", "(2, 3)"]),
     ("metric_get_unknown", lambda: M.get("precisionx"), ValueError, ["metric", "precisionx"]),
     ("binary_accuracy_threshold", lambda: M.BinaryAccuracy(threshold="half"), TypeError,
      ["BinaryAccuracy", "threshold"]),

@@ -352,3 +352,53 @@ def test_sparse_ignore_class_mean_over_valid_entries():
     assert float(val(K.SparseCategoricalCrossentropy(ignore_class=2, reduction="sum")([1, 2], CCE_P))) == \
         pytest.approx(-math.log(0.95), rel=1e-6)
     assert float(val(loss([2, 2], CCE_P))) == 0.0
+
+
+# ---------------------------------------------------------------------------
+# More Keras losses and the loss-valued metrics (Keras's docstring examples, checked by hand)
+# ---------------------------------------------------------------------------
+
+HT, HP = [[0, 1], [0, 0]], [[0.6, 0.4], [0.4, 0.6]]
+
+
+@pytest.mark.parametrize("cls,t,p,mean,weighted,w", [
+    # hinge: labels -> [[-1, 1], [-1, -1]]; terms [[1.6, 0.6], [1.4, 1.6]] -> per sample [1.1, 1.5]
+    (K.Hinge, HT, HP, 1.3, 0.55, [1, 0]),
+    # squared: [[2.56, 0.36], [1.96, 2.56]] -> [1.46, 2.26]
+    (K.SquaredHinge, HT, HP, 1.86, 0.73, [1, 0]),
+    # categorical: pos [0.4, 0], neg [0.6, 0.6] -> [1.2, 1.6]
+    (K.CategoricalHinge, HT, HP, 1.4, 0.6, [1, 0]),
+    # poisson: [[1 - 0, 1 - log 1], [0 - 0, 0 - 0]] -> [1, 0]
+    (K.Poisson, HT, [[1, 1], [0, 0]], 0.5, 0.4, [0.8, 0.2]),
+    # log cosh: [log cosh 1 / 2, 0] -> [0.2169, 0]
+    (K.LogCosh, HT, [[1, 1], [0, 0]], math.log(math.cosh(1)) / 4, math.log(math.cosh(1)) / 2 * 0.8 / 2, [0.8, 0.2]),
+    # cosine: [0, -1]
+    (K.CosineSimilarity, [[0, 1], [1, 1]], [[1, 0], [1, 1]], -0.5, -0.1, [0.8, 0.2]),
+    # mape: [[50, 0], [50, 100]] -> [25, 75]
+    (K.MeanAbsolutePercentageError, [[2, 1], [2, 3]], [[1, 1], [1, 0]], 50.0, 20.0, [0.7, 0.3]),
+    # msle: [[log(2)^2, 0], [log(2)^2, 0]] / 2 -> [0.2402, 0.2402]
+    (K.MeanSquaredLogarithmicError, HT, [[1, 1], [1, 0]], math.log(2) ** 2 / 2, math.log(2) ** 2 / 4, [0.7, 0.3]),
+])
+def test_more_losses_keras_examples(cls, t, p, mean, weighted, w):
+    p = np.array(p, np.float64)
+    assert float(val(cls()(t, p))) == pytest.approx(mean, abs=1e-6)
+    assert float(val(cls()(t, p, sample_weight=w))) == pytest.approx(weighted, abs=1e-6)
+    assert val(cls(reduction="none")(t, p)).shape == (2,)
+    assert tg.gradcheck(lambda v: cls(reduction="none")(t, v), p + 0.05)
+    assert isinstance(K.get(cls().name), cls)
+
+
+def test_loss_valued_metrics_keras_examples():
+    m = M.BinaryCrossentropy()
+    m.update_state(HT, HP)
+    assert m.result() == pytest.approx((-math.log(0.4) - (math.log(0.6) + math.log(0.4)) / 2) / 2, rel=1e-6)
+    m = M.SparseCategoricalCrossentropy()
+    m.update_state([1, 2], CCE_P, sample_weight=[0.3, 0.7])
+    assert m.result() == pytest.approx((-0.3 * math.log(0.95) - 0.7 * math.log(0.1)) / 1.0, rel=1e-6)
+    m = M.RootMeanSquaredError()
+    m.update_state([[0, 1], [0, 0]], [[1, 1], [0, 0]])
+    assert m.result() == pytest.approx(0.5)
+    m = M.CosineSimilarity(axis=1)
+    m.update_state([[0.0, 1.0], [1.0, 1.0]], [[1.0, 0.0], [1.0, 1.0]])
+    assert m.result() == pytest.approx(0.5)
+    assert isinstance(M.get("categorical_crossentropy"), M.CategoricalCrossentropy)

@@ -39,7 +39,11 @@ __all__ = ["Loss", "LossFunctionWrapper", "SparseCategoricalCrossentropy", "Cate
            "BinaryCrossentropy", "MeanSquaredError", "MeanAbsoluteError", "Huber", "KLDivergence",
            "categorical_crossentropy", "sparse_categorical_crossentropy", "binary_crossentropy",
            "mean_squared_error", "mean_absolute_error", "mse", "mae", "MSE", "MAE", "huber",
-           "kl_divergence", "kld", "KLD", "get", "serialize", "deserialize"]
+           "kl_divergence", "kld", "KLD", "Hinge", "SquaredHinge", "CategoricalHinge", "Poisson", "LogCosh",
+           "CosineSimilarity", "MeanAbsolutePercentageError", "MeanSquaredLogarithmicError", "hinge",
+           "squared_hinge", "categorical_hinge", "poisson", "log_cosh", "logcosh", "cosine_similarity",
+           "mean_absolute_percentage_error", "mean_squared_logarithmic_error", "mape", "msle", "MAPE", "MSLE",
+           "get", "serialize", "deserialize"]
 
 EPSILON = 1e-7  # Keras' backend epsilon, used for clipping probabilities
 
@@ -298,9 +302,92 @@ def kl_divergence(y_true, y_pred):
     return _ops.sum(_ops.multiply(t, _ops.subtract(np.log(t), _ops.log(pc))), axis=-1)
 
 
+def _regression_inputs(fn, y_true, y_pred):
+    p = _pred(fn, y_pred)
+    t = _same_shape(fn, _true(fn, y_true, p.data.dtype), p.data)
+    _axis(fn, -1, p.ndim)
+    return t, p
+
+
+def _hinge_labels(t):
+    """Keras: labels given as 0/1 become -1/1."""
+    if t.size and np.all((t == 0) | (t == 1)):
+        return 2.0 * t - 1.0
+    return t
+
+
+def hinge(y_true, y_pred):
+    """``mean(max(1 - t * p, 0))`` over the last axis, per sample (0/1 labels become -1/1)."""
+    t, p = _regression_inputs("hinge", y_true, y_pred)
+    return _ops.mean(_ops.relu(_ops.subtract(1.0, _ops.multiply(p, _hinge_labels(t)))), axis=-1)
+
+
+def squared_hinge(y_true, y_pred):
+    """``mean(max(1 - t * p, 0)**2)`` over the last axis, per sample (0/1 labels become -1/1)."""
+    t, p = _regression_inputs("squared_hinge", y_true, y_pred)
+    h = _ops.relu(_ops.subtract(1.0, _ops.multiply(p, _hinge_labels(t))))
+    return _ops.mean(_ops.multiply(h, h), axis=-1)
+
+
+def categorical_hinge(y_true, y_pred):
+    """``max(max((1 - t) * p) - sum(t * p) + 1, 0)`` per sample (one-hot targets)."""
+    t, p = _regression_inputs("categorical_hinge", y_true, y_pred)
+    pos = _ops.sum(_ops.multiply(p, t), axis=-1)
+    neg = _ops.max(_ops.multiply(p, 1.0 - t), axis=-1)
+    return _ops.relu(_ops.add(_ops.subtract(neg, pos), 1.0))
+
+
+def poisson(y_true, y_pred):
+    """``mean(p - t * log(p + 1e-7))`` over the last axis, per sample."""
+    t, p = _regression_inputs("poisson", y_true, y_pred)
+    return _ops.mean(_ops.subtract(p, _ops.multiply(_ops.log(_ops.add(p, EPSILON)), t)), axis=-1)
+
+
+def log_cosh(y_true, y_pred):
+    """``mean(log(cosh(p - t)))`` over the last axis, per sample, computed without overflow
+    as ``x + softplus(-2x) - log 2``."""
+    t, p = _regression_inputs("log_cosh", y_true, y_pred)
+    x = _ops.subtract(p, t)
+    sp = _softplus_composite(_ops.multiply(x, -2.0))
+    return _ops.mean(_ops.subtract(_ops.add(x, sp), math.log(2.0)), axis=-1)
+
+
+def _l2_normalize(x, axis):
+    ss = _ops.sum(_ops.multiply(x, x), axis=axis, keepdims=True)
+    return _ops.divide(x, _ops.sqrt(_ops.maximum(ss, 1e-12)))
+
+
+def cosine_similarity(y_true, y_pred, axis=-1):
+    """``-sum(l2_normalize(t) * l2_normalize(p))`` along ``axis``, per sample (Keras's loss is the
+    negative similarity: -1 for aligned vectors, 0 for orthogonal ones)."""
+    fn = "cosine_similarity"
+    t, p = _regression_inputs(fn, y_true, y_pred)
+    ax = _axis(fn, axis, p.ndim)
+    tn = np.asarray(_l2_normalize(wrap(t), ax).data)
+    return _ops.negative(_ops.sum(_ops.multiply(_l2_normalize(p, ax), tn), axis=ax))
+
+
+def mean_absolute_percentage_error(y_true, y_pred):
+    """``100 * mean(|(t - p) / max(|t|, 1e-7)|)`` over the last axis, per sample."""
+    t, p = _regression_inputs("mean_absolute_percentage_error", y_true, y_pred)
+    scale = 100.0 / np.maximum(np.abs(t), EPSILON)
+    return _ops.mean(_ops.multiply(_ops.abs(_ops.subtract(p, t)), scale.astype(t.dtype, copy=False)), axis=-1)
+
+
+def mean_squared_logarithmic_error(y_true, y_pred):
+    """``mean((log(max(p, eps) + 1) - log(max(t, eps) + 1))**2)`` over the last axis, per sample."""
+    t, p = _regression_inputs("mean_squared_logarithmic_error", y_true, y_pred)
+    lt = np.log(np.maximum(t, EPSILON) + 1.0)
+    d = _ops.subtract(_ops.log(_ops.add(_ops.maximum(p, EPSILON), 1.0)), lt)
+    return _ops.mean(_ops.multiply(d, d), axis=-1)
+
+
 mse = MSE = mean_squared_error
 mae = MAE = mean_absolute_error
 kld = KLD = kullback_leibler_divergence = kl_divergence
+mape = MAPE = mean_absolute_percentage_error
+msle = MSLE = mean_squared_logarithmic_error
+logcosh = log_cosh
 
 
 # ---------------------------------------------------------------------------
@@ -768,6 +855,40 @@ class KLDivergence(Loss):
         return kl_divergence(y_true, y_pred)
 
 
+def _wrapper_class(clsname, fn, doc, default_name, extra=None):
+    """A Loss class around a per-sample function (``extra``: a keyword the class takes, e.g. axis)."""
+    def __init__(self, reduction="sum_over_batch_size", name=default_name, dtype=None, **kw):
+        bad = set(kw) - set(extra or {})
+        if bad:
+            raise TypeError(f"{clsname}: unexpected keyword argument(s) {sorted(bad)}")
+        Loss.__init__(self, reduction, name, dtype)
+        self._kw = {**(extra or {}), **kw}
+
+    def call(self, y_true, y_pred):
+        return fn(*_per_sample_1d(y_true, y_pred), **self._kw)
+
+    def get_config(self):
+        return {**Loss.get_config(self), **self._kw}
+
+    return type(clsname, (Loss,), {"__init__": __init__, "call": call, "get_config": get_config,
+                                   "__doc__": doc, "__module__": __name__})
+
+
+Hinge = _wrapper_class("Hinge", hinge, "Hinge loss (labels -1/1, or 0/1 converted).", "hinge")
+SquaredHinge = _wrapper_class("SquaredHinge", squared_hinge, "Squared hinge loss.", "squared_hinge")
+CategoricalHinge = _wrapper_class("CategoricalHinge", categorical_hinge, "Categorical hinge loss.",
+                                  "categorical_hinge")
+Poisson = _wrapper_class("Poisson", poisson, "Poisson loss ``p - t log p``.", "poisson")
+LogCosh = _wrapper_class("LogCosh", log_cosh, "``log(cosh(p - t))``.", "log_cosh")
+CosineSimilarity = _wrapper_class("CosineSimilarity", cosine_similarity,
+                                  "Negative cosine similarity along ``axis`` (-1).", "cosine_similarity",
+                                  extra={"axis": -1})
+MeanAbsolutePercentageError = _wrapper_class("MeanAbsolutePercentageError", mean_absolute_percentage_error,
+                                             "Mean absolute percentage error.", "mean_absolute_percentage_error")
+MeanSquaredLogarithmicError = _wrapper_class("MeanSquaredLogarithmicError", mean_squared_logarithmic_error,
+                                             "Mean squared logarithmic error.", "mean_squared_logarithmic_error")
+
+
 class _FunctionLoss(Loss):
     """Wraps a plain function ``fn(y_true, y_pred) -> Tensor`` (per-example or scalar)."""
 
@@ -787,19 +908,27 @@ class _FunctionLoss(Loss):
 
 _CLASSES = {c.__name__: c for c in (SparseCategoricalCrossentropy, CategoricalCrossentropy,
                                     BinaryCrossentropy, MeanSquaredError, MeanAbsoluteError, Huber,
-                                    KLDivergence)}
+                                    KLDivergence, Hinge, SquaredHinge, CategoricalHinge, Poisson, LogCosh,
+                                    CosineSimilarity, MeanAbsolutePercentageError, MeanSquaredLogarithmicError)}
 _ALIASES = {"sparse_categorical_crossentropy": SparseCategoricalCrossentropy,
             "categorical_crossentropy": CategoricalCrossentropy,
             "binary_crossentropy": BinaryCrossentropy,
             "mean_squared_error": MeanSquaredError, "mse": MeanSquaredError,
             "mean_absolute_error": MeanAbsoluteError, "mae": MeanAbsoluteError,
             "huber": Huber, "huber_loss": Huber,
-            "kl_divergence": KLDivergence, "kld": KLDivergence, "kullback_leibler_divergence": KLDivergence}
+            "kl_divergence": KLDivergence, "kld": KLDivergence, "kullback_leibler_divergence": KLDivergence,
+            "hinge": Hinge, "squared_hinge": SquaredHinge, "categorical_hinge": CategoricalHinge,
+            "poisson": Poisson, "log_cosh": LogCosh, "logcosh": LogCosh, "cosine_similarity": CosineSimilarity,
+            "mean_absolute_percentage_error": MeanAbsolutePercentageError, "mape": MeanAbsolutePercentageError,
+            "mean_squared_logarithmic_error": MeanSquaredLogarithmicError, "msle": MeanSquaredLogarithmicError}
 # the per-sample functions, given to compile(loss=...), become their class (targets validated the same way)
 _FUNCTIONS = {sparse_categorical_crossentropy: SparseCategoricalCrossentropy,
               categorical_crossentropy: CategoricalCrossentropy, binary_crossentropy: BinaryCrossentropy,
               mean_squared_error: MeanSquaredError, mean_absolute_error: MeanAbsoluteError,
-              huber: Huber, kl_divergence: KLDivergence}
+              huber: Huber, kl_divergence: KLDivergence, hinge: Hinge, squared_hinge: SquaredHinge,
+              categorical_hinge: CategoricalHinge, poisson: Poisson, log_cosh: LogCosh,
+              cosine_similarity: CosineSimilarity, mean_absolute_percentage_error: MeanAbsolutePercentageError,
+              mean_squared_logarithmic_error: MeanSquaredLogarithmicError}
 
 
 def get(identifier):

@@ -22,7 +22,10 @@ from ..tensor import Tensor
 
 __all__ = ["Metric", "Mean", "Sum", "MeanMetricWrapper", "SparseCategoricalAccuracy", "CategoricalAccuracy",
            "BinaryAccuracy", "Accuracy", "TopKCategoricalAccuracy", "SparseTopKCategoricalAccuracy",
-           "MeanSquaredError", "MeanAbsoluteError", "Precision", "Recall", "AUC", "get", "resolve",
+           "MeanSquaredError", "MeanAbsoluteError", "Precision", "Recall", "AUC", "BinaryCrossentropy",
+           "CategoricalCrossentropy", "SparseCategoricalCrossentropy", "KLDivergence", "Poisson", "Hinge",
+           "SquaredHinge", "CategoricalHinge", "LogCoshError", "MeanAbsolutePercentageError",
+           "MeanSquaredLogarithmicError", "CosineSimilarity", "RootMeanSquaredError", "get", "resolve",
            "serialize", "deserialize"]
 
 _EPS = 1e-7
@@ -301,6 +304,89 @@ class MeanAbsoluteError(Metric):
         return v.mean(axis=-1) if v.ndim > 1 else v
 
 
+class _LossMetric(Metric):
+    """The weighted mean of a per-sample loss function (``tf.keras.metrics.BinaryCrossentropy`` ...)."""
+
+    _fn_name = None
+    _default_name = None
+
+    def __init__(self, name=None, dtype=None, **kwargs):
+        self._kwargs = kwargs
+        super().__init__(name or self._default_name, dtype)
+
+    def values(self, y_true, y_pred):
+        from . import losses
+        fn = getattr(losses, self._fn_name)
+        y_pred = np.asarray(y_pred)
+        if y_pred.dtype.kind != "f":
+            y_pred = y_pred.astype(np.float64)
+        if y_pred.ndim == 1 and self._fn_name not in ("sparse_categorical_crossentropy",
+                                                      "categorical_crossentropy"):
+            y_pred = y_pred[:, None]
+            if y_true.shape == y_pred.shape[:1]:
+                y_true = y_true[:, None]
+        return np.asarray(fn(y_true, y_pred, **self._kwargs).data)
+
+    def get_config(self):
+        return {"name": self.name, **self._kwargs}
+
+
+def _loss_metric(clsname, fn_name, default_name, params=()):
+    def __init__(self, name=default_name, dtype=None, **kwargs):
+        bad = set(kwargs) - set(params)
+        if bad:
+            raise TypeError(f"{clsname}: unexpected keyword argument(s) {sorted(bad)}")
+        _LossMetric.__init__(self, name, dtype, **kwargs)
+    return type(clsname, (_LossMetric,), {"__init__": __init__, "_fn_name": fn_name,
+                                          "_default_name": default_name, "__module__": __name__,
+                                          "__doc__": f"Weighted mean of ``losses.{fn_name}`` per sample."})
+
+
+BinaryCrossentropy = _loss_metric("BinaryCrossentropy", "binary_crossentropy", "binary_crossentropy",
+                                  ("from_logits", "label_smoothing"))
+CategoricalCrossentropy = _loss_metric("CategoricalCrossentropy", "categorical_crossentropy",
+                                       "categorical_crossentropy", ("from_logits", "label_smoothing", "axis"))
+SparseCategoricalCrossentropy = _loss_metric("SparseCategoricalCrossentropy", "sparse_categorical_crossentropy",
+                                             "sparse_categorical_crossentropy", ("from_logits", "axis"))
+KLDivergence = _loss_metric("KLDivergence", "kl_divergence", "kl_divergence")
+Poisson = _loss_metric("Poisson", "poisson", "poisson")
+Hinge = _loss_metric("Hinge", "hinge", "hinge")
+SquaredHinge = _loss_metric("SquaredHinge", "squared_hinge", "squared_hinge")
+CategoricalHinge = _loss_metric("CategoricalHinge", "categorical_hinge", "categorical_hinge")
+LogCoshError = _loss_metric("LogCoshError", "log_cosh", "logcosh")
+MeanAbsolutePercentageError = _loss_metric("MeanAbsolutePercentageError", "mean_absolute_percentage_error",
+                                           "mean_absolute_percentage_error")
+MeanSquaredLogarithmicError = _loss_metric("MeanSquaredLogarithmicError", "mean_squared_logarithmic_error",
+                                           "mean_squared_logarithmic_error")
+
+
+class CosineSimilarity(Metric):
+    """Weighted mean of the cosine similarity along ``axis`` (+1 for aligned vectors; the loss
+    of the same name is its negative)."""
+
+    def __init__(self, name="cosine_similarity", dtype=None, axis=-1):
+        self.axis = axis
+        super().__init__(name, dtype)
+
+    def values(self, y_true, y_pred):
+        from . import losses
+        return -np.asarray(losses.cosine_similarity(y_true, np.asarray(y_pred, dtype=np.float64),
+                                                    axis=self.axis).data)
+
+    def get_config(self):
+        return {"name": self.name, "axis": self.axis}
+
+
+class RootMeanSquaredError(MeanSquaredError):
+    """``sqrt`` of the weighted mean squared error."""
+
+    def __init__(self, name="root_mean_squared_error", dtype=None):
+        super().__init__(name, dtype)
+
+    def result(self):
+        return math.sqrt(self.total / self.count) if self.count else 0.0
+
+
 # ---------------------------------------------------------------------------
 # Confusion-matrix metrics
 # ---------------------------------------------------------------------------
@@ -534,12 +620,25 @@ _BY_NAME = {"sparse_categorical_accuracy": SparseCategoricalAccuracy,
             "sparse_top_k_categorical_accuracy": SparseTopKCategoricalAccuracy,
             "mse": MeanSquaredError, "mean_squared_error": MeanSquaredError,
             "mae": MeanAbsoluteError, "mean_absolute_error": MeanAbsoluteError,
-            "precision": Precision, "recall": Recall, "auc": AUC}
+            "precision": Precision, "recall": Recall, "auc": AUC,
+            "binary_crossentropy": BinaryCrossentropy, "categorical_crossentropy": CategoricalCrossentropy,
+            "sparse_categorical_crossentropy": SparseCategoricalCrossentropy,
+            "kl_divergence": KLDivergence, "kld": KLDivergence, "poisson": Poisson, "hinge": Hinge,
+            "squared_hinge": SquaredHinge, "categorical_hinge": CategoricalHinge, "logcosh": LogCoshError,
+            "log_cosh": LogCoshError, "mape": MeanAbsolutePercentageError,
+            "mean_absolute_percentage_error": MeanAbsolutePercentageError,
+            "msle": MeanSquaredLogarithmicError, "mean_squared_logarithmic_error": MeanSquaredLogarithmicError,
+            "cosine_similarity": CosineSimilarity, "root_mean_squared_error": RootMeanSquaredError,
+            "rmse": RootMeanSquaredError}
 
 
 _CLASSES = {c.__name__: c for c in (Mean, Sum, SparseCategoricalAccuracy, CategoricalAccuracy, BinaryAccuracy,
                                     Accuracy, TopKCategoricalAccuracy, SparseTopKCategoricalAccuracy,
-                                    MeanSquaredError, MeanAbsoluteError, Precision, Recall, AUC)}
+                                    MeanSquaredError, MeanAbsoluteError, Precision, Recall, AUC,
+                                    BinaryCrossentropy, CategoricalCrossentropy, SparseCategoricalCrossentropy,
+                                    KLDivergence, Poisson, Hinge, SquaredHinge, CategoricalHinge, LogCoshError,
+                                    MeanAbsolutePercentageError, MeanSquaredLogarithmicError, CosineSimilarity,
+                                    RootMeanSquaredError)}
 
 
 def serialize(metric):
