@@ -469,3 +469,49 @@ def test_failed_fit_step_leaves_batchnorm_moving_stats():
         m.train_on_batch(x, np.zeros((4, 3), np.float32))
     np.testing.assert_array_equal(bn.moving_mean.numpy(), mean0)
     np.testing.assert_array_equal(bn.moving_variance.numpy(), var0)
+
+
+# ---------------------------------------------------------------------------
+# Permute, RepeatVector, Identity, ActivityRegularization, GaussianNoise, Lambda
+# ---------------------------------------------------------------------------
+
+def test_permute_repeat_identity():
+    x = np.arange(24, dtype=np.float32).reshape(2, 3, 4)
+    np.testing.assert_array_equal(L.Permute((2, 1))(x).numpy(), x.transpose(0, 2, 1))
+    v = np.array([[1.0, 2.0], [3.0, 4.0]], np.float32)
+    np.testing.assert_array_equal(L.RepeatVector(3)(v).numpy(), np.stack([v] * 3, axis=1))
+    w = tg.Var(v)
+    with tg.GradientTape() as tape:
+        s = tg.sum(L.RepeatVector(3)(w))
+    np.testing.assert_array_equal(tape.gradient(s, w).numpy(), np.full((2, 2), 3.0))
+    assert L.Identity()(v).numpy().tolist() == v.tolist()
+
+
+def test_activity_regularization_layer():
+    a = L.ActivityRegularization(l1=0.1, l2=0.5)
+    x = np.array([[1.0, -2.0], [0.0, 1.0]])
+    a(x)
+    # (0.1 * 4 + 0.5 * 6) / 2 samples
+    assert [float(v.numpy()) for v in a.losses] == [pytest.approx(1.7)]
+
+
+def test_gaussian_noise_training_only_and_seeded():
+    x = np.zeros((200, 50), np.float32)
+    g = L.GaussianNoise(0.5, seed=1)
+    assert not g(x).numpy().any()
+    noise = g(x, training=True).numpy()
+    assert abs(noise.std() - 0.5) < 0.02 and abs(noise.mean()) < 0.02
+    np.testing.assert_array_equal(L.GaussianNoise(0.5, seed=1)(x, training=True).numpy(), noise)
+
+
+def test_lambda_layer_eager_and_functional():
+    from tinygrad_bn.keras import Input, Model
+    double = L.Lambda(lambda t, k: t * k, arguments={"k": 2.0})
+    assert double(np.array([[1.0, 2.0]], np.float32)).numpy().tolist() == [[2.0, 4.0]]
+    i = Input(shape=(3,))
+    h = L.Lambda(lambda t: tg.concatenate([t, t * t], axis=1))(i)
+    assert h.shape == (None, 6)
+    m = Model(i, L.Dense(1, kernel_initializer="ones", use_bias=False)(h))
+    assert m(np.array([[1.0, 2.0, 3.0]], np.float32)).numpy().tolist() == [[6.0 + 14.0]]
+    with pytest.raises(TypeError, match="Lambda.*cannot be saved"):
+        double.get_config()

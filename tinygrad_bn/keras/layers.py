@@ -30,7 +30,8 @@ from .base_layer import (_FLOATX, _LAYER_CLASSES, Input, InputLayer, Layer, _as_
 
 __all__ = ["Layer", "InputLayer", "Input", "Dense", "BatchNormalization", "LayerNormalization", "Activation",
            "ReLU", "LeakyReLU", "ELU", "Softmax", "Dropout", "Flatten", "Reshape", "Add", "Subtract",
-           "Multiply", "Average", "Maximum", "Minimum", "Concatenate", "Embedding", "get_activation",
+           "Multiply", "Average", "Maximum", "Minimum", "Concatenate", "Embedding", "Permute", "RepeatVector",
+           "Identity", "ActivityRegularization", "GaussianNoise", "Lambda", "get_activation",
            "deserialize", "serialize"]
 
 # ---------------------------------------------------------------------------
@@ -834,6 +835,160 @@ class Reshape(_KerasLayer):
         cfg = super().get_config()
         cfg["target_shape"] = list(self.target_shape)
         return cfg
+
+
+class Permute(_KerasLayer):
+    """Permutes the non-batch axes: ``dims`` is a permutation of ``1..ndim-1`` (Keras counts from 1)."""
+
+    def __init__(self, dims, **kwargs):
+        if not isinstance(dims, (list, tuple)) or not dims:
+            raise TypeError(f"Permute: dims must be a non-empty tuple of axes (counted from 1), got {dims!r}")
+        dims = tuple(_int_arg("Permute", "dims", d, lo=1) for d in dims)
+        if sorted(dims) != list(range(1, len(dims) + 1)):
+            raise ValueError(f"Permute: dims must be a permutation of 1..{len(dims)}, got {dims!r}")
+        self.dims = dims
+        super().__init__(**kwargs)
+
+    def _check(self, input_shape):
+        if len(input_shape) != len(self.dims) + 1:
+            raise ValueError(f"Permute layer {self.name!r}: dims {self.dims} need inputs with "
+                             f"{len(self.dims) + 1} axes, got shape {_fmt_shape(input_shape)}")
+
+    def compute_output_shape(self, input_shape):
+        self._check(input_shape)
+        return (input_shape[0],) + tuple(input_shape[d] for d in self.dims)
+
+    def call(self, x, training=False):
+        self._check(x.shape)
+        return _ops.transpose(x, (0,) + self.dims)
+
+    def get_config(self):
+        cfg = super().get_config()
+        cfg["dims"] = list(self.dims)
+        return cfg
+
+
+class RepeatVector(_KerasLayer):
+    """Repeats each sample ``n`` times: ``(N, D) -> (N, n, D)``."""
+
+    def __init__(self, n, **kwargs):
+        self.n = _int_arg("RepeatVector", "n", n, lo=1)
+        super().__init__(**kwargs)
+
+    def compute_output_shape(self, input_shape):
+        if len(input_shape) != 2:
+            raise ValueError(f"RepeatVector layer {self.name!r} needs inputs of shape (batch, features), "
+                             f"got {_fmt_shape(input_shape)}")
+        return (input_shape[0], self.n, input_shape[1])
+
+    def call(self, x, training=False):
+        self.compute_output_shape(x.shape)
+        return _ops.broadcast_to(_ops.expand_dims(x, 1), (x.shape[0], self.n, x.shape[1]))
+
+    def get_config(self):
+        cfg = super().get_config()
+        cfg["n"] = self.n
+        return cfg
+
+
+class Identity(_KerasLayer):
+    """Returns its input unchanged."""
+
+    def call(self, x, training=False):
+        return x
+
+
+class ActivityRegularization(_KerasLayer):
+    """Identity that adds ``l1 * sum(|x|) + l2 * sum(x**2)`` (per sample) to ``losses``."""
+
+    def __init__(self, l1=0.0, l2=0.0, **kwargs):
+        if "activity_regularizer" in kwargs:
+            raise TypeError("ActivityRegularization: give l1= and l2=, not activity_regularizer=")
+        self.l1 = _float_arg("ActivityRegularization", "l1", l1, lo=0.0)
+        self.l2 = _float_arg("ActivityRegularization", "l2", l2, lo=0.0)
+        super().__init__(activity_regularizer=_regs.L1L2(l1=self.l1, l2=self.l2), **kwargs)
+
+    def call(self, x, training=False):
+        return x
+
+    def get_config(self):
+        cfg = super().get_config()
+        cfg.pop("activity_regularizer", None)
+        cfg.update(l1=self.l1, l2=self.l2)
+        return cfg
+
+
+class GaussianNoise(_KerasLayer):
+    """Adds zero-mean Gaussian noise of standard deviation ``stddev`` in training; identity otherwise."""
+
+    def __init__(self, stddev, seed=None, **kwargs):
+        self.stddev = _float_arg("GaussianNoise", "stddev", stddev, lo=0.0)
+        self.seed = None if seed is None else _int_arg("GaussianNoise", "seed", seed, lo=0)
+        super().__init__(**kwargs)
+        self._rng = None
+
+    def build(self, input_shape):
+        from ..utils import derive_rng
+        self._rng = derive_rng(self.seed)
+        super().build(input_shape)
+
+    def call(self, x, training=False):
+        if not training or self.stddev == 0.0:
+            return x
+        noise = self._rng.standard_normal(x.shape).astype(x.data.dtype) * x.data.dtype.type(self.stddev)
+        return _ops.add(x, noise)
+
+    def get_config(self):
+        cfg = super().get_config()
+        cfg.update(stddev=self.stddev, seed=self.seed)
+        return cfg
+
+
+class Lambda(_KerasLayer):
+    """Wraps a function of the inputs (``Lambda(lambda x: x * 2)``); ``arguments`` are extra keyword
+    arguments for it.  ``output_shape`` (without the batch axis) declares the output shape for the
+    functional API; without it the shape is found by one call on zeros.  A Lambda layer cannot be
+    saved to a config (its function is code)."""
+
+    def __init__(self, function, output_shape=None, arguments=None, **kwargs):
+        if not callable(function):
+            raise TypeError(f"Lambda: function must be callable, got {function!r}")
+        if arguments is not None and not isinstance(arguments, dict):
+            raise TypeError(f"Lambda: arguments must be a dict of keyword arguments, got {arguments!r}")
+        if output_shape is not None and not callable(output_shape):
+            if not isinstance(output_shape, (list, tuple)):
+                raise TypeError(f"Lambda: output_shape must be a tuple (without the batch axis) or a callable, "
+                                f"got {output_shape!r}")
+            output_shape = tuple(None if d is None else _int_arg("Lambda", "output_shape", d, lo=0)
+                                 for d in output_shape)
+        self.function = function
+        self.arguments = dict(arguments or {})
+        self._output_shape = output_shape
+        super().__init__(**kwargs)
+
+    def compute_output_shape(self, input_shape):
+        if callable(self._output_shape):
+            return tuple(self._output_shape(input_shape))
+        if self._output_shape is not None:
+            batch = input_shape[0][0] if isinstance(input_shape, list) else input_shape[0]
+            return (batch,) + self._output_shape
+        from .._engine import stop_recording_all
+
+        def zeros(shape):
+            return wrap(np.zeros(tuple(1 if d is None else d for d in shape), self.dtype))
+        arg = [zeros(sh) for sh in input_shape] if isinstance(input_shape, list) else zeros(input_shape)
+        with stop_recording_all():
+            out = self.function(arg, **self.arguments)
+        shape = out.shape
+        batch = input_shape[0][0] if isinstance(input_shape, list) else input_shape[0]
+        return (batch,) + tuple(shape[1:])
+
+    def call(self, x, training=False):
+        return self.function(x, **self.arguments)
+
+    def get_config(self):
+        raise TypeError(f"Lambda layer {self.name!r}: its function cannot be saved in a config; "
+                        "subclass Layer instead")
 
 
 # ---------------------------------------------------------------------------
