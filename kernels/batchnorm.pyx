@@ -355,6 +355,14 @@ cdef inline void _shift_of(const floating* x, Py_ssize_t n, Py_ssize_t d, floati
 # Python-visible kernels
 # ---------------------------------------------------------------------------
 
+cdef double _column_sum(const floating* x, Py_ssize_t n, Py_ssize_t d, Py_ssize_t j) noexcept nogil:
+    cdef double t = 0.0
+    cdef Py_ssize_t i
+    for i in range(n):
+        t += x[i * d + j]
+    return t
+
+
 cdef void _train_forward(const floating* x, const floating* gamma, const floating* beta, double epsilon,
                          floating* out, double* mean, double* var, double* invstd, Py_ssize_t n,
                          Py_ssize_t d, Py_ssize_t nch, double* part, floating* shift) noexcept nogil:
@@ -374,6 +382,10 @@ cdef void _train_forward(const floating* x, const floating* gamma, const floatin
         if v < 0.0:
             v = 0.0
         mu = <double>shift[j] + s1
+        if not (mu - mu == 0.0):
+            # a non-finite column: the mean is sum(x) / n as in the composite (an inf shift
+            # would make it NaN where the composite has inf); var is NaN or inf anyway
+            mu = _column_sum(x, n, d, j) * inv_n
         istd = 1.0 / sqrt(v + epsilon)
         mean[j] = mu
         var[j] = v
