@@ -557,3 +557,14 @@ def test_babysitter_bad_arguments(what, exc, words, tmp_path):
     lr = b.learning_rate
     expect_error(lambda: what(b), exc, *words)
     assert b.learning_rate == lr and b.epoch == 0 and not os.path.exists(tmp_path / "escape.npz")
+
+
+def test_storage_damaged_while_a_study_is_open(tmp_path):
+    p = tmp_path / "live.db"
+    s = tune.Study("a", obj.log_bowl_space(), storage=str(p))
+    s.optimize(obj.log_bowl, 2, seed=0)
+    con = sqlite3.connect(p)
+    con.execute("DROP TABLE trials")
+    con.commit()
+    con.close()
+    expect_error(lambda: s.optimize(obj.log_bowl, 4), StorageError, "live.db", "no such table")

@@ -265,6 +265,9 @@ class Storage:
             self.s._lock.acquire()
             try:
                 self.s._conn.execute("BEGIN IMMEDIATE" if self.immediate else "BEGIN")
+            except sqlite3.Error as e:
+                self.s._lock.release()
+                raise self.s._error(e) from e
             except BaseException:
                 self.s._lock.release()
                 raise
@@ -273,9 +276,21 @@ class Storage:
         def __exit__(self, exc_type, exc, tb):
             try:
                 self.s._conn.execute("ROLLBACK" if exc_type else "COMMIT")
+            except sqlite3.Error as e:
+                if exc_type is None:
+                    raise self.s._error(e) from e
             finally:
                 self.s._lock.release()
+            if exc_type is not None and issubclass(exc_type, sqlite3.Error):
+                raise self.s._error(exc) from exc
             return False
+
+    def _error(self, exc):
+        """An SQLite error met while the study runs, with the file named."""
+        msg = str(exc)
+        if "readonly" in msg:
+            return PermissionError(f"storage {self.path!r} is not writable (SQLite: {msg})")
+        return StorageError(f"storage {self.path!r}: SQLite error: {msg}")
 
     def write(self):
         """A write transaction holding SQLite's write lock from the start."""
