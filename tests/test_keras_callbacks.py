@@ -343,7 +343,7 @@ _SCRIPT = textwrap.dedent("""
     import tinygrad_bn as tf
     from tinygrad_bn.keras import Dense, Sequential, callbacks
 
-    backup, out, kill_at = sys.argv[1], sys.argv[2], sys.argv[3]
+    backup, out, kill_at, epoch_log = sys.argv[1:5]
     rng = np.random.default_rng(0)
     x = rng.standard_normal((48, 4)).astype(np.float32)
     y = (x[:, :1] * 2 - x[:, 1:2]).astype(np.float32)
@@ -353,61 +353,70 @@ _SCRIPT = textwrap.dedent("""
     m.compile(optimizer=tf.optimizers.Adam(0.01), loss="mse")
 
     class Killer(callbacks.Callback):
-        def on_train_batch_end(self, batch, logs=None):
-            if kill_at.startswith("batch") and self.epoch == int(kill_at[5:]) and batch == 2:
-                os.kill(os.getpid(), signal.SIGKILL)
         def on_epoch_begin(self, epoch, logs=None):
             self.epoch = epoch
+            with open(epoch_log, "a") as f:
+                f.write(f"{epoch} ")
+        def on_train_batch_end(self, batch, logs=None):
+            if kill_at.startswith("batch") and self.epoch == int(kill_at[5:]) and batch == 2:
+                os.kill(os.getpid(), signal.SIGKILL)        # mid-epoch: this epoch is lost
 
-    if kill_at.startswith("save"):        # die in the middle of writing the state of epoch N
+    if kill_at.startswith("save"):     # die half-way through writing the state after epoch N
         from tinygrad_bn.keras import saving
-        real = saving.atomic_write
-        n = int(kill_at[4:])
-        count = [0]
+        real, n, count = saving.atomic_write, int(kill_at[4:]), [0]
         def dying(path, write):
             count[0] += 1
-            if count[0] == n + 1:
-                def half(fh):
-                    import io
-                    buf = io.BytesIO(); write(buf); data = buf.getvalue()
-                    fh.write(data[:len(data) // 2]); fh.flush()
-                    os.kill(os.getpid(), signal.SIGKILL)
-                return real(path, half)
-            return real(path, write)
+            if count[0] != n + 1:
+                return real(path, write)
+            def half(fh):
+                import io
+                buf = io.BytesIO()
+                write(buf)
+                fh.write(buf.getvalue()[:len(buf.getvalue()) // 2])
+                fh.flush()
+                os.kill(os.getpid(), signal.SIGKILL)
+            return real(path, half)
         saving.atomic_write = dying
 
-    epochs_run = []
-    log = callbacks.LambdaCallback(on_epoch_begin=lambda e, logs: epochs_run.append(e))
-    h = m.fit(x, y, epochs=6, batch_size=8, verbose=0,
-              callbacks=[callbacks.BackupAndRestore(backup), Killer(), log])
-    np.savez(out, *m.get_weights(), epochs=np.array(epochs_run))
+    m.fit(x, y, epochs=6, batch_size=8, verbose=0, callbacks=[callbacks.BackupAndRestore(backup), Killer()])
+    np.savez(out, *m.get_weights())
 """)
 
 
-def _run_script(tmp_path, backup, out, kill_at):
+def _train(tmp_path, backup, out, kill_at, log, in_process=False):
     script = tmp_path / "train.py"
     script.write_text(_SCRIPT)
+    argv = [str(script), str(backup), str(out), kill_at, str(log)]
+    if in_process:
+        import runpy
+        old = sys.argv
+        sys.argv = argv
+        try:
+            runpy.run_path(str(script), run_name="__main__")
+        finally:
+            sys.argv = old
+        return None
     env = dict(os.environ, OMP_NUM_THREADS="1")
-    return subprocess.run([sys.executable, str(script), str(backup), str(out), kill_at], capture_output=True,
-                          text=True, timeout=120, env=env)
+    return subprocess.run([sys.executable] + argv, capture_output=True, text=True, timeout=120, env=env)
 
 
-@pytest.mark.parametrize("kill_at, resume_epoch", [("batch4", 4), ("save3", 3)])
-def test_backup_and_restore_resumes_a_killed_fit(tmp_path, kill_at, resume_epoch):
-    backup = tmp_path / "backup"
-    ref = _run_script(tmp_path, tmp_path / "bk_ref", tmp_path / "ref.npz", "never")
-    assert ref.returncode == 0, ref.stderr[-3000:]
-    killed = _run_script(tmp_path, backup, tmp_path / "a.npz", kill_at)
-    assert killed.returncode == -signal.SIGKILL, killed.stderr[-3000:]
-    assert not (tmp_path / "a.npz").exists() and backup.is_dir()
-    resumed = _run_script(tmp_path, backup, tmp_path / "b.npz", "never")
-    assert resumed.returncode == 0, resumed.stderr[-3000:]
-    with np.load(tmp_path / "b.npz") as b, np.load(tmp_path / "ref.npz") as r:
-        # the re-run trained only the unfinished epochs ...
-        assert b["epochs"].tolist() == list(range(resume_epoch, 6))
-        assert r["epochs"].tolist() == list(range(6))
-        # ... and ends where the uninterrupted run ended
-        for k in r.files:
-            if k != "epochs":
-                np.testing.assert_allclose(b[k], r[k], rtol=1e-6, atol=1e-7)
-    assert not backup.exists()                         # delete_checkpoint=True after a finished fit
+def test_backup_and_restore_resumes_a_killed_fit(tmp_path):
+    backup, log = tmp_path / "backup", tmp_path / "epochs.log"
+    _train(tmp_path, tmp_path / "bk_ref", tmp_path / "ref.npz", "never", tmp_path / "ref.log", in_process=True)
+    assert (tmp_path / "ref.log").read_text().split() == ["0", "1", "2", "3", "4", "5"]
+    # 1. killed while writing the state after epoch 3: the state of epoch 2 (3 epochs done) stays valid
+    p = _train(tmp_path, backup, tmp_path / "out.npz", "save3", log)
+    assert p.returncode == -signal.SIGKILL, p.stderr[-3000:]
+    # 2. the re-run resumes at epoch 3, and is killed in the middle of epoch 4
+    p = _train(tmp_path, backup, tmp_path / "out.npz", "batch4", log)
+    assert p.returncode == -signal.SIGKILL, p.stderr[-3000:]
+    assert not (tmp_path / "out.npz").exists() and backup.is_dir()
+    # 3. the third run resumes at epoch 4 and finishes
+    p = _train(tmp_path, backup, tmp_path / "out.npz", "never", log)
+    assert p.returncode == 0, p.stderr[-3000:]
+    assert log.read_text().split() == ["0", "1", "2", "3", "3", "4", "4", "5"]
+    with np.load(tmp_path / "out.npz") as b, np.load(tmp_path / "ref.npz") as r:
+        assert len(r.files) == 4
+        for k in r.files:                               # ... where the uninterrupted run ended
+            np.testing.assert_allclose(b[k], r[k], rtol=1e-6, atol=1e-7)
+    assert not backup.exists()                          # delete_checkpoint=True after a finished fit
