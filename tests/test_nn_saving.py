@@ -266,3 +266,16 @@ def test_killed_save_leaves_a_temp_file_the_next_save_removes(tmp_path):
                                               Dropout(0.2), Dense(8, use_bias=False),
                                               BatchNormalization(), ReLU(), Dense(3)])
                                   .load_weights(path).predict(x), model.predict(x))
+
+
+def test_old_style_temp_files_go_once_an_hour_old(tmp_path):
+    """Temporary files of the earlier naming (no pid in the name) are removed only when old."""
+    path = tmp_path / "w.txt"
+    old, fresh = tmp_path / ".w.txt.ab12cd34.tmp", tmp_path / ".w.txt.zz99yy88.tmp"
+    old.write_bytes(b"partial")
+    fresh.write_bytes(b"partial")
+    two_hours_ago = os.path.getmtime(old) - 7200
+    os.utime(old, (two_hours_ago, two_hours_ago))
+    tg.utils.atomic_write(path, lambda fh: fh.write(b"done"))
+    assert sorted(os.listdir(tmp_path)) == [".w.txt.zz99yy88.tmp", "w.txt"]
+    assert path.read_bytes() == b"done"

@@ -196,6 +196,8 @@ def _remove_stale_temps(directory, base, max_age=24 * 3600.0):
     import re
     import time
     pat = re.compile(re.escape(_tmp_prefix(base)) + r"([0-9a-f]{8})-(\d+)-[A-Za-z0-9_]+$")
+    # the naming of earlier versions (no pid): removed once older than an hour
+    legacy = re.compile(re.escape(f".{base}.") + r"[a-z0-9_]{8}\.tmp$")
     removed = []
     try:
         names = os.listdir(directory)
@@ -204,13 +206,14 @@ def _remove_stale_temps(directory, base, max_age=24 * 3600.0):
     now = time.time()
     for name in names:
         m = pat.match(name)
-        if m is None:
+        if m is None and legacy.match(name) is None:
             continue
         full = os.path.join(directory, name)
-        alive = _writer_alive(m.group(1), int(m.group(2)))
+        alive = None if m is None else _writer_alive(m.group(1), int(m.group(2)))
+        age_limit = max_age if m is not None else min(max_age, 3600.0)
         if alive is None:
             try:
-                alive = now - os.lstat(full).st_mtime < max_age
+                alive = now - os.lstat(full).st_mtime < age_limit
             except OSError:
                 continue
         if alive:

@@ -59,7 +59,7 @@ _MAX_DEFLATE_RATIO = 100               # weights barely compress; only long runs
 _BIT_GENERATORS = {name: getattr(np.random, name)
                    for name in ("PCG64", "PCG64DXSM", "Philox", "SFC64", "MT19937")}
 _READ_ERRORS = (zipfile.BadZipFile, zlib.error, EOFError, OSError, NotImplementedError,
-                RuntimeError, ValueError, OverflowError, SyntaxError, MemoryError)
+                RuntimeError, ValueError, OverflowError, SyntaxError)
 
 
 def _fspath(path, what):
