@@ -13,7 +13,7 @@ from .linalg import *  # noqa: F401,F403
 from .reductions import *  # noqa: F401,F403
 from .shape import *  # noqa: F401,F403
 from . import numpy_api  # noqa: F401  (fills the NumPy dispatch tables)
-from . import fused  # noqa: F401,E402  fused batch norm / softmax cross-entropy kernels as ops
+from . import batchnorm, softmax_ce  # noqa: F401,E402  composite + fused batch norm and softmax cross-entropy
 
 __all__ = (["REGISTRY", "op", "unbroadcast"] + elementwise.__all__ + linalg.__all__ + reductions.__all__
            + shape.__all__)

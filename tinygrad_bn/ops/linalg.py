@@ -22,6 +22,12 @@ class matmul:
         if ka != kb:
             raise ValueError(f"matmul: shapes {a.shape} and {b.shape} are not aligned "
                              f"({ka} (dim {a.ndim - 1}) != {kb} (dim {max(b.ndim - 2, 0)}))")
+        # NumPy hands only unit-stride operands to BLAS; a broadcast view (zero strides, as a
+        # gradient of a sum can be) would take its naive loop, 100x slower
+        if a.ndim > 1 and not (a.flags.c_contiguous or a.flags.f_contiguous):
+            a = np.ascontiguousarray(a)
+        if b.ndim > 1 and not (b.flags.c_contiguous or b.flags.f_contiguous):
+            b = np.ascontiguousarray(b)
         return np.matmul(a, b), (a, b)
 
     def backward(ab, g, needs):
