@@ -226,6 +226,21 @@ def _remove_stale_temps(directory, base, max_age=24 * 3600.0):
     return removed
 
 
+def _umask():
+    """The process umask, read without changing it where possible (``os.umask`` sets it,
+    and another thread creating a file meanwhile would get the temporary value)."""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    umask = os.umask(0o022)
+    os.umask(umask)
+    return umask
+
+
 def _host_tag():
     import hashlib
     import socket
@@ -256,9 +271,7 @@ def atomic_write(path, write):
             write(fh)
             fh.flush()
             os.fsync(fh.fileno())
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)   # mkstemp creates 0600; give the file the usual permissions
+        os.chmod(tmp, 0o666 & ~_umask())   # mkstemp creates 0600; give the file the usual permissions
         os.replace(tmp, path)
     except BaseException:
         try:
