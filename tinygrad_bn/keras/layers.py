@@ -23,6 +23,7 @@ from ..ops.registry import op as _op
 from ..tensor import Tensor, Var, wrap
 from . import functional as F
 from . import activations as _acts
+from . import base_layer as _base_layer
 from . import initializers as _inits
 from . import regularizers as _regs
 from .base_layer import (_FLOATX, _LAYER_CLASSES, Input, InputLayer, Layer, _as_input,  # noqa: F401
@@ -237,12 +238,7 @@ class _KerasLayer(Layer):
 
 def _apply_or_defer(fn):
     """Apply a state update now, or at the commit of the enclosing train step."""
-    from . import base_layer
-    add = getattr(base_layer, "add_state_update", None)
-    if add is None:
-        fn()
-    else:
-        add(fn)
+    _base_layer.add_state_update(fn)
 
 
 # ---------------------------------------------------------------------------
