@@ -18,45 +18,13 @@ Submodules as in ``tf.keras``: ``layers``, ``losses``, ``metrics``, ``optimizers
 ``set_random_seed``), ``backend``; plus ``model``, ``base_layer``, ``saving`` and
 ``functional`` (batch norm and softmax cross-entropy as functions).
 """
-import importlib as _importlib
-
-from . import base_layer, callbacks, initializers, layers, losses, metrics
+from . import activations, base_layer, callbacks, initializers, layers, losses, metrics, regularizers
 from .. import optimizers  # noqa: E402  one implementation: tf.keras.optimizers is tinygrad_bn.optimizers
+from .. import utils  # noqa: E402  tf.keras.utils: to_categorical, set_random_seed ... (one implementation)
 from .base_layer import Input, InputLayer, KerasTensor, Layer
 from .layers import Activation, BatchNormalization, Dense, Dropout, Flatten, ReLU, Softmax
 from .model import History, Model, Sequential
 from .saving import load_model
-
-
-def _optional(name):
-    # activations / regularizers are written by other helpers today; once they exist this is a plain import.
-    try:
-        return _importlib.import_module(f".{name}", __name__)
-    except ModuleNotFoundError as e:
-        if e.name != f"{__name__}.{name}":
-            raise
-        return None
-
-
-activations = _optional("activations")
-regularizers = _optional("regularizers")
-
-
-class _Utils:
-    """``tf.keras.utils``: ``to_categorical`` and ``set_random_seed`` (from :mod:`tinygrad_bn.utils`)."""
-
-    def __getattr__(self, name):
-        from .. import utils as _u
-        if name == "to_categorical" and not hasattr(_u, "to_categorical"):
-            def to_categorical(y, num_classes=None, dtype="float32"):
-                return _u.one_hot(y, num_classes, dtype=dtype)
-            return to_categorical
-        if name == "set_random_seed" and not hasattr(_u, "set_random_seed"):
-            return _u.set_seed
-        return getattr(_u, name)
-
-
-utils = _Utils()
 
 
 class _Backend:

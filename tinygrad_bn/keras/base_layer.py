@@ -1,5 +1,20 @@
 """The base ``Layer`` (weights, naming, building, calling, config), ``InputLayer`` and ``Input``.
 
+Also here, because every layer needs them:
+
+* attribute tracking (layers, containers of layers and variables assigned as
+  attributes), ``add_loss``/``losses`` (recursing through tracked sublayers)
+  and weight regularizers (``add_weight(..., regularizer=fn)``);
+* the call context: a sublayer called with ``training=None`` inherits the
+  flag of the enclosing call;
+* the functional API's symbolic tensors (:class:`KerasTensor`, from
+  :func:`Input`) and graph nodes: a layer called on symbolic tensors records a
+  node instead of computing;
+* state updates: :func:`add_state_update` applies a layer's state change
+  (batch norm's moving statistics) at once, or, inside a train step's
+  :func:`deferred_state_updates` block, when the step commits -- so a step
+  that raises leaves the statistics as they were.
+
 Concrete layers are in :mod:`tinygrad_bn.keras.layers`.
 """
 import inspect

@@ -1116,6 +1116,11 @@ class Model(Layer):
         self._begin_steps(kind)
         try:
             cbs.on_train_begin({})
+            # As Keras 3: a callback (BackupAndRestore) may set the epoch to resume at.
+            resume = getattr(self, "_initial_epoch", None)
+            if resume is not None:
+                initial_epoch = _check_int(resume, fn, "the resumed initial epoch", 0)
+            rng = self._rng            # (after on_train_begin: a restored state replaces the generator)
             for epoch in range(initial_epoch, epochs):
                 if self.stop_training or ran_out:
                     break
@@ -1332,7 +1337,7 @@ class Model(Layer):
         callbacks = _check_callbacks(callbacks, fn)
         kind = _kind(x)
         if kind == "arrays":
-            if not self.built and (isinstance(self, Sequential) or self._graph is None):
+            if not self.built and isinstance(self, Sequential):
                 self._require_built(fn)
             x = self._prepare_inputs(x, fn)
             self._check_model_input(x, fn)
