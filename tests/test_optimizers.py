@@ -698,3 +698,11 @@ def test_hypothesis_updates_match_longdouble_reference(data, name, dtype, n, ste
     scale = np.maximum(np.abs(ref), np.abs(start.astype(np.float64))) + 1.0
     tol = 2e-5 if dtype == np.float32 else 1e-12
     assert np.all(np.abs(w.numpy().astype(np.float64) - ref) <= tol * scale * steps)
+
+
+def test_minimize_with_a_tape_and_a_callable_records_on_that_tape():
+    """TF: ``minimize(callable, var_list, tape=tape)`` computes the loss under ``tape``."""
+    w = tg.Var(3.0)
+    tape = tg.GradientTape()
+    optimizers.SGD(0.1).minimize(lambda: w * w, [w], tape=tape)
+    assert float(w) == pytest.approx(3.0 - 0.1 * 6.0)

@@ -300,9 +300,9 @@ class Optimizer:
     lr = learning_rate
 
     def current_learning_rate(self):
-        """The learning rate the next step will use (a schedule is called with
-        ``iterations``; a callable with no argument).  Raises if it is not a finite
-        number >= 0."""
+        """The learning rate the next step will use: a schedule is called with ``iterations``
+        (0 on the first step), a callable with no argument (Keras), or with the step if it
+        requires one argument.  Raises if the value is not a finite number >= 0."""
         kind = self._lr_kind
         lr = self._learning_rate
         if kind == _LR_NUMBER:
@@ -354,7 +354,8 @@ class Optimizer:
         """One step: differentiate ``loss()`` with respect to ``var_list`` and apply.
 
         ``loss`` must be a callable (the tape has to watch it being computed).
-        With ``tape=``, ``loss`` may instead be a tensor computed under that tape.
+        With ``tape=``, ``loss`` may instead be a tensor computed under that tape (a callable
+        is then computed under ``tape``, as TF does).
         Returns the new step count, as TF does (a :class:`StepCount`, an int with ``.numpy()``).
         """
         if callable(var_list):
@@ -369,8 +370,11 @@ class Optimizer:
                     "tape.gradient + apply_gradients.")
             with GradientTape() as tape:
                 loss_value = loss()
+        elif callable(loss):
+            with tape:                      # TF: a callable loss is computed under the given tape
+                loss_value = loss()
         else:
-            loss_value = loss() if callable(loss) else loss
+            loss_value = loss
         var_list = list(var_list)
         grads = tape.gradient(loss_value, var_list)
         return self.apply_gradients(zip(grads, var_list))
