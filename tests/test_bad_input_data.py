@@ -211,6 +211,10 @@ CASES = {
                               ["set_random_seed", "seed"]),
     "batches-mismatched": (lambda: list(tf.utils.batches(np.zeros(3), np.zeros(4))), ValueError,
                            ["batches", "3 rows", "4"]),
+    "load-digits-test-size-string": (lambda: tf.datasets.load_digits(test_size="0.2"), TypeError,
+                                     ["load_digits", "test_size", "str"]),
+    "load-digits-test-size-one": (lambda: tf.datasets.load_digits(test_size=1.0), ValueError,
+                                  ["load_digits", "test_size", "(0, 1)"]),
     "batches-zero-size": (lambda: list(tf.utils.batches(np.zeros(3), batch_size=0)), ValueError,
                           ["batches", "batch_size"]),
 }

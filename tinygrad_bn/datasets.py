@@ -17,13 +17,18 @@ def load_digits(test_size=0.2, seed=0):
     deviation (constant pixels are left at 0); ``y`` int64 labels 0-9.  The
     split is stratified by class and reproducible from ``seed``.
     """
+    if isinstance(test_size, (bool, np.bool_)) or not isinstance(test_size, (int, float, np.integer, np.floating)):
+        raise TypeError(f"load_digits: test_size must be a fraction in (0, 1), got {type(test_size).__name__} "
+                        f"{test_size!r}")
+    if not 0.0 < float(test_size) < 1.0:
+        raise ValueError(f"load_digits: test_size must be in (0, 1), got {test_size}")
+    if seed is not None and (isinstance(seed, (bool, np.bool_)) or not isinstance(seed, (int, np.integer))):
+        raise TypeError(f"load_digits: seed must be an integer or None, got {type(seed).__name__} {seed!r}")
     try:
         from sklearn.datasets import load_digits as _sk_load_digits
     except ImportError:
         raise ImportError("tinygrad_bn.datasets.load_digits needs scikit-learn, an optional extra: "
                           'pip install "tinygrad_bn[demo]"  (or: pip install scikit-learn)') from None
-    if not 0.0 < float(test_size) < 1.0:
-        raise ValueError(f"load_digits: test_size must be in (0, 1), got {test_size}")
     data = _sk_load_digits()
     x = np.asarray(data.data, dtype=np.float64)
     y = np.asarray(data.target, dtype=np.int64)
