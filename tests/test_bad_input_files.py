@@ -568,3 +568,19 @@ def test_storage_damaged_while_a_study_is_open(tmp_path):
     con.commit()
     con.close()
     expect_error(lambda: s.optimize(obj.log_bowl, 4), StorageError, "live.db", "no such table")
+
+
+@pytest.mark.parametrize("argv, words", [
+    (["--storage", "{junk}", "--objective", "bowl", "--plot", "none"], ["junk.db", "not an SQLite"]),
+    (["--jobs", "0", "--objective", "bowl"], ["--jobs", "0"]),
+    (["--seed", "-3", "--objective", "bowl"], ["--seed", "-3"]),
+    (["--top", "0", "--objective", "bowl"], ["--top"]),
+], ids=["cli_foreign_storage", "cli_jobs_zero", "cli_seed_negative", "cli_top_zero"])
+def test_tune_cli_bad_arguments(argv, words, tmp_path, capsys):
+    from tinygrad_bn.tune.cli import main
+    junk = tmp_path / "junk.db"
+    junk.write_text("not a database")
+    assert main([a.format(junk=junk) for a in argv]) == 2
+    err = capsys.readouterr().err
+    for w in words:
+        assert w in err, err

@@ -53,8 +53,15 @@ def main(argv=None):
     from .pruners import get_pruner
     from .study import Study
 
-    if args.trials < 1 or args.rounds < 1 or args.epochs < 1:
-        print("tune: --trials, --rounds and --epochs must be >= 1", file=sys.stderr)
+    if args.trials < 1 or args.rounds < 1 or args.epochs < 1 or args.top < 1 or args.show < 0:
+        print("tune: --trials, --rounds, --epochs and --top must be >= 1, --show >= 0",
+              file=sys.stderr)
+        return 2
+    if args.jobs < 1 and args.jobs != -1:
+        print(f"tune: --jobs must be >= 1 or -1 (all cores), got {args.jobs}", file=sys.stderr)
+        return 2
+    if args.seed < 0:
+        print(f"tune: --seed must be >= 0, got {args.seed}", file=sys.stderr)
         return 2
     if args.objective == "digits":
         space, objective = obj.digits_space(), obj.DigitsObjective(epochs=args.epochs)
@@ -66,7 +73,11 @@ def main(argv=None):
     storage = args.storage
     if storage is not None and not storage.startswith("sqlite:") and storage != ":memory:":
         storage = f"sqlite:///{storage}"
-    study = Study(args.name, space, direction="minimize", storage=storage)
+    try:
+        study = Study(args.name, space, direction="minimize", storage=storage)
+    except (ValueError, TypeError, OSError) as e:
+        print(f"tune: {e}", file=sys.stderr)
+        return 2
     per_round = int(math.ceil(args.trials / args.rounds))
     print(f"tuning {args.objective}: {args.trials} trials ({args.rounds} round(s) of "
           f"{per_round}), {args.jobs} job(s), seed {args.seed}, "
