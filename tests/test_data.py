@@ -254,6 +254,7 @@ def test_repeat_take_skip_and_their_cardinality():
     assert Dataset.zip(ds.repeat(), ds.repeat()).cardinality() == INFINITE_CARDINALITY
     assert Dataset.zip(ds, ds.filter(lambda v: True)).cardinality() == UNKNOWN_CARDINALITY
     assert ds.concatenate(ds).cardinality() == 6
+    assert ds.enumerate().cardinality() == 3 and ds.repeat().enumerate().cardinality() == INFINITE_CARDINALITY
     x = np.arange(10)
     assert as_list(Dataset.from_tensor_slices(x).skip(3).take(4).batch(3)) == [[3, 4, 5], [6]]
 

@@ -521,7 +521,7 @@ class Dataset:
     def enumerate(self, start=0, name=None):
         """Pairs ``(index, element)`` with int64 indices counting from ``start``."""
         start = _int_arg(start, "Dataset.enumerate", "start")
-        return _Zip((_Range((start, np.iinfo(np.int64).max), np.int64), self))
+        return _Zip((_Counter(start), self))
 
     def concatenate(self, dataset, name=None):
         """This dataset's elements followed by ``dataset``'s (same structure and dtypes)."""
@@ -662,7 +662,7 @@ class _Slices(Dataset):
             raise ValueError(f"{fn}: all components must have the same size in the first dimension, got {shapes}")
         # copy once: the dataset holds values (later changes to the caller's arrays do not leak in)
         self._leaves = [np.array(a, order="C", copy=True) for a in leaves]
-        self._template = arrays
+        self._template = _map_struct(lambda a, p: None, arrays)     # the structure only
         self._n = n
 
     def _index_view(self):
@@ -692,7 +692,7 @@ class _FromTensors(Dataset):
             raise TypeError(f"{fn}: got a Dataset, expected tensors")
         arrays = _map_struct(lambda v, p: _to_array(v, f"{fn}: {p.replace('element', 'tensors', 1)}"),
                              tensors)
-        self._template = arrays
+        self._template = _map_struct(lambda a, p: None, arrays)
         self._leaves = [np.array(a, order="C", copy=True)[None] for a in _flatten(arrays)]
 
     def _index_view(self):
@@ -733,6 +733,23 @@ class _Range(Dataset):
 
     def _spec(self):
         return TensorSpec((), self._dtype)
+
+
+class _Counter(Dataset):
+    """start, start + 1, ... (int64) without end: the index half of ``enumerate``."""
+
+    def __init__(self, start):
+        self._start = start
+
+    def _elements(self):
+        for i in itertools.count(self._start):
+            yield np.array(i, dtype=np.int64)
+
+    def _card(self):
+        return INFINITE_CARDINALITY
+
+    def _spec(self):
+        return TensorSpec((), np.int64)
 
 
 class _Generator(Dataset):
