@@ -706,3 +706,27 @@ def test_minimize_with_a_tape_and_a_callable_records_on_that_tape():
     tape = tg.GradientTape()
     optimizers.SGD(0.1).minimize(lambda: w * w, [w], tape=tape)
     assert float(w) == pytest.approx(3.0 - 0.1 * 6.0)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("make_opt", [lambda: optimizers.SGD(0.1), lambda: optimizers.SGD(0.1, momentum=0.9),
+                                      lambda: optimizers.SGD(0.1, momentum=0.9, nesterov=True),
+                                      lambda: optimizers.RMSprop(0.1), lambda: optimizers.RMSprop(0.1, momentum=0.5),
+                                      lambda: optimizers.Adam(0.1), lambda: optimizers.Adam(0.1, amsgrad=True)],
+                         ids=["sgd", "momentum", "nesterov", "rmsprop", "rmsprop-mom", "adam", "amsgrad"])
+def test_kernels_give_nan_and_inf_where_the_formulas_do(make_opt, dtype, monkeypatch):
+    """IEEE propagation: the fused kernels and the NumPy formulas agree on NaN/inf placement."""
+    g1 = np.array([np.nan, np.inf, -np.inf, 1.0, 0.0, 1e30], dtype)
+    g2 = np.array([1.0, 1.0, 1.0, np.nan, np.inf, -1e30], dtype)
+    outs = []
+    for kernels in (optimizers._kernels, None):
+        monkeypatch.setattr(optimizers, "_kernels", kernels)
+        w = tg.Var(np.array([1.0, 2.0, 3.0, 4.0, 5.0, 6.0], dtype))
+        opt = make_opt()
+        opt.apply_gradients([(g1, w)])
+        opt.apply_gradients([(g2, w)])
+        outs.append(w.numpy())
+    np.testing.assert_array_equal(np.isnan(outs[0]), np.isnan(outs[1]))
+    np.testing.assert_array_equal(np.isinf(outs[0]), np.isinf(outs[1]))
+    np.testing.assert_allclose(outs[0], outs[1], rtol=1e-5, equal_nan=True)
+    assert np.isnan(outs[0][0])
