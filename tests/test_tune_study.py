@@ -241,8 +241,8 @@ def test_trial_of_a_silent_remote_driver_is_taken_back_by_heartbeat(tmp_path):
     got = storage.claim(sid, 0, 8, "far-away-host:4242:cafe", lambda i: space.sample(1, 0, i))
     assert got[1] == 0                              # it holds trial index 0, heartbeat now
     t0 = _time.monotonic()
-    done = study.optimize(obj.log_bowl, 8, seed=1, stale_after=1.0, heartbeat_interval=0.1)
-    assert _time.monotonic() - t0 >= 0.9             # it waited for the heartbeat to go stale
+    done = study.optimize(obj.log_bowl, 8, seed=1, stale_after=0.5, heartbeat_interval=0.1)
+    assert _time.monotonic() - t0 >= 0.45            # it waited for the heartbeat to go stale
     assert [t.state for t in study.trials] == ["complete"] * 8
     assert len(done) == 8 and study.trials[0].attempts == 2
     assert study.trials[0].params == space.sample(1, 0, 0)
