@@ -170,6 +170,8 @@ class _Reader:
             raise FileNotFoundError(f"{what}: no such file {path!r}")
         if os.path.isdir(path):
             raise ValueError(f"{what}: {path!r} is a directory, not a file saved by tinygrad_bn")
+        if not os.path.isfile(path):   # a FIFO or a device: opening it could block forever
+            raise ValueError(f"{what}: {path!r} is not a regular file")
         try:
             self.size = os.path.getsize(path)
             self.zf = zipfile.ZipFile(path)
