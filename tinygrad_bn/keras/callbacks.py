@@ -9,7 +9,15 @@ A callback sees the training loop through the Keras protocol:
 the epoch so far.  Setting ``model.stop_training = True`` ends ``fit`` after
 the current epoch (after the current batch for ``TerminateOnNaN``).
 
-Per-batch hooks cost nothing unless a callback overrides them.
+Per-batch hooks cost nothing unless a callback overrides them.  ``on_batch_begin`` /
+``on_batch_end`` are the old names of the train-batch hooks (Keras keeps them as aliases).
+
+The callbacks follow Keras 3: ``EarlyStopping`` stops when ``wait >= patience`` (its
+docstring example, patience 3, runs 4 epochs); a monitored name missing from the logs
+gives a warning, not an error; ``LearningRateScheduler`` and ``ReduceLROnPlateau`` raise
+TypeError when the optimizer's learning rate is a schedule (it is not settable);
+``BackupAndRestore`` resumes a killed ``fit``.  Arguments are checked when a callback is
+made (TypeError / ValueError naming the argument), where Keras sometimes only warns.
 """
 import csv
 import io
@@ -48,10 +56,10 @@ class Callback:
     def on_batch_end(self, batch, logs=None): pass
 
     def on_train_batch_begin(self, batch, logs=None):
-        self.on_batch_begin(batch, logs=logs)         # Keras: the old name is an alias
+        self.on_batch_begin(batch, logs)         # Keras: the old name is an alias
 
     def on_train_batch_end(self, batch, logs=None):
-        self.on_batch_end(batch, logs=logs)
+        self.on_batch_end(batch, logs)
 
     def on_test_begin(self, logs=None): pass
     def on_test_end(self, logs=None): pass
