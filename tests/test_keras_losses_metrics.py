@@ -402,3 +402,13 @@ def test_loss_valued_metrics_keras_examples():
     m.update_state([[0.0, 1.0], [1.0, 1.0]], [[1.0, 0.0], [1.0, 1.0]])
     assert m.result() == pytest.approx(0.5)
     assert isinstance(M.get("categorical_crossentropy"), M.CategoricalCrossentropy)
+
+
+def test_metric_result_is_a_float_with_numpy():
+    m = M.CategoricalAccuracy()
+    m.update_state(tg.constant([[0.0, 1.0], [1.0, 0.0]]), tg.constant([[0.2, 0.8], [0.3, 0.7]]))
+    r = m.result()
+    assert isinstance(r, float) and r == 0.5
+    assert r.numpy() == np.float32(0.5) and r.numpy().dtype == np.float32   # TF code calls .numpy()
+    m.reset_states()                                                        # the TF 2 spelling
+    assert m.result() == 0.0

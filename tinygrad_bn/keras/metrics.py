@@ -56,6 +56,16 @@ def _sample_weight(who, sample_weight, values):
                          f"the {values.shape} values it weights") from None
 
 
+class Result(float):
+    """A metric's result: a Python float (history, formatting, comparisons) that also has TF's
+    ``.numpy()`` (a float32 scalar, as Keras's metrics are float32)."""
+
+    __slots__ = ()
+
+    def numpy(self):
+        return np.float32(self)
+
+
 def _int_arg(who, arg, value, lo=1):
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
         raise TypeError(f"{who}: {arg} must be an integer >= {lo}, got {value!r}")
@@ -96,7 +106,7 @@ class Metric:
         raise NotImplementedError
 
     def result(self):
-        return self.total / self.count if self.count else 0.0
+        return Result(self.total / self.count if self.count else 0.0)
 
     def __call__(self, y_true, y_pred, sample_weight=None):
         self.update_state(y_true, y_pred, sample_weight)
@@ -152,7 +162,7 @@ class Sum(Metric):
         self.total += float(np.sum(v))
 
     def result(self):
-        return self.total
+        return Result(self.total)
 
 
 class MeanMetricWrapper(Metric):
@@ -384,7 +394,7 @@ class RootMeanSquaredError(MeanSquaredError):
         super().__init__(name, dtype)
 
     def result(self):
-        return math.sqrt(self.total / self.count) if self.count else 0.0
+        return Result(math.sqrt(self.total / self.count) if self.count else 0.0)
 
 
 # ---------------------------------------------------------------------------
@@ -491,7 +501,7 @@ class Precision(_ConfusionMetric):
 
     def result(self):
         r = _div(self.true_positives, self.true_positives + self.false_positives)
-        return float(r[0]) if self._single else r
+        return Result(r[0]) if self._single else r
 
 
 class Recall(_ConfusionMetric):
@@ -502,7 +512,7 @@ class Recall(_ConfusionMetric):
 
     def result(self):
         r = _div(self.true_positives, self.true_positives + self.false_negatives)
-        return float(r[0]) if self._single else r
+        return Result(r[0]) if self._single else r
 
 
 class AUC(_ConfusionMetric):
@@ -572,7 +582,7 @@ class AUC(_ConfusionMetric):
     def result(self):
         tp, fp, fn, tn = self.true_positives, self.false_positives, self.false_negatives, self.true_negatives
         if self.curve == "PR" and self.summation_method == "interpolation":
-            return float(self._interpolate_pr(tp, fp, fn))
+            return Result(self._interpolate_pr(tp, fp, fn))
         recall = _div(tp, tp + fn)
         if self.curve == "ROC":
             x = _div(fp, fp + tn)      # false positive rate
@@ -586,7 +596,7 @@ class AUC(_ConfusionMetric):
             heights = np.minimum(y[:-1], y[1:])
         else:
             heights = np.maximum(y[:-1], y[1:])
-        return float(np.sum((x[:-1] - x[1:]) * heights))
+        return Result(np.sum((x[:-1] - x[1:]) * heights))
 
     @staticmethod
     def _interpolate_pr(tp, fp, fn):
