@@ -253,20 +253,26 @@ def test_reduce_lr_on_plateau_missing_monitor_warns():
 
 
 # -- TerminateOnNaN, ModelCheckpoint, CSVLogger, History, Lambda, Progbar --------------------------------
-def test_terminate_on_nan_sees_a_nan_loss():
-    m = tiny_model()
-    x = np.ones((8, 3), np.float32)
-    y = np.zeros((8, 2), np.float32)
-    y[5] = np.nan                      # batch 2 (batch_size 2) has a NaN target -> a NaN loss
+@pytest.mark.parametrize("from_logits", [True, False])
+def test_terminate_on_nan_sees_a_nan_cross_entropy(from_logits):
+    # a learning rate of 1e38 sends the logits to inf after one step: the next loss is NaN, through
+    # the fused softmax-CE kernel (from_logits=True) or the clipped probability path
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((64, 4)).astype(np.float32) * 100
+    y = rng.integers(0, 3, 64)
+    tf.utils.set_seed(0)
+    m = Sequential([Dense(3)] if from_logits else [Dense(3, activation="softmax")])
+    m.build((None, 4))
+    m.compile(optimizer=tf.optimizers.SGD(1e38),
+              loss=keras.losses.SparseCategoricalCrossentropy(from_logits=from_logits))
+    seen = []
+    log = callbacks.LambdaCallback(on_train_batch_end=lambda b, logs: seen.append(logs["loss"]))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
-        try:
-            h = m.fit(x, y, epochs=3, batch_size=2, shuffle=False, verbose=0,
-                      callbacks=[callbacks.TerminateOnNaN()])
-        except ValueError as e:        # refusing NaN targets up front is also fine
-            assert "nan" in str(e).lower()
-            return
-    assert len(h.history["loss"]) == 1 and np.isnan(h.history["loss"][0])
+        h = m.fit(x, y, epochs=3, batch_size=8, verbose=0, callbacks=[log, callbacks.TerminateOnNaN()])
+    assert 2 <= len(seen) < 8                          # stopped inside the first epoch ...
+    assert np.isfinite(seen[0]) and not np.isfinite(seen[-1]) and np.all(np.isfinite(seen[:-1]))
+    assert len(h.history["loss"]) == 1 and not np.isfinite(h.history["loss"][0])   # ... at the NaN batch
 
 
 def test_model_checkpoint_save_freq_in_batches_and_best_only(tmp_path):
