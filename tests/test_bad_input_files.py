@@ -313,6 +313,7 @@ SAVE_CASES = {
     "parent_is_a_file": (lambda t: (t.joinpath("f").write_text("x"), t / "f" / "m.npz")[1], OSError, ["m.npz"]),
     "path_is_a_directory": (lambda t: (os.makedirs(t / "d.npz"), t / "d.npz")[1], OSError, ["d.npz"]),
     "path_is_an_int": (lambda t: 3, TypeError, ["filepath", "int"]),
+    "path_is_a_fifo": (lambda t: (os.mkfifo(t / "p.npz"), t / "p.npz")[1], ValueError, ["p.npz", "not a regular file"]),
     "path_is_none": (lambda t: None, TypeError, ["filepath"]),
 }
 
@@ -327,6 +328,8 @@ def test_save_bad_path(case, tmp_path):
     # nothing half-written is left in a writable parent
     if isinstance(path, os.PathLike) and os.path.isdir(os.path.dirname(path)):
         assert not [n for n in os.listdir(os.path.dirname(path)) if ".tmp-" in n]
+    if case == "path_is_a_fifo":
+        assert not os.path.isfile(path)           # the FIFO was not replaced
 
 
 def test_save_unbuilt_and_state_bad_epoch(tmp_path):

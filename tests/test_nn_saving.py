@@ -279,3 +279,15 @@ def test_old_style_temp_files_go_once_an_hour_old(tmp_path):
     tg.utils.atomic_write(path, lambda fh: fh.write(b"done"))
     assert sorted(os.listdir(tmp_path)) == [".w.txt.zz99yy88.tmp", "w.txt"]
     assert path.read_bytes() == b"done"
+
+
+def test_save_through_a_symlink_keeps_the_link(tmp_path):
+    x, y = blobs()
+    model = make_model()
+    model.fit(x, y, epochs=1, verbose=0)
+    os.makedirs(tmp_path / "real")
+    (tmp_path / "real" / "m.npz").write_bytes(b"old")
+    os.symlink(tmp_path / "real" / "m.npz", tmp_path / "link.npz")
+    model.save(tmp_path / "link.npz")
+    assert os.path.islink(tmp_path / "link.npz")
+    np.testing.assert_array_equal(load_model(tmp_path / "real" / "m.npz").predict(x), model.predict(x))

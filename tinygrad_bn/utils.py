@@ -260,8 +260,12 @@ def atomic_write(path, write):
     same ``path`` removes it once that pid is gone (see :func:`_remove_stale_temps`).
     """
     path = os.fspath(path)
-    directory = os.path.dirname(os.path.abspath(path))
-    base = os.path.basename(path)
+    target = os.path.realpath(path)     # through a symlink: the link stays, its target changes
+    if os.path.lexists(target) and not (os.path.isfile(target) or os.path.isdir(target)):
+        raise ValueError(f"{path!r} exists and is not a regular file (a device, FIFO or socket); "
+                         "refusing to replace it")
+    directory = os.path.dirname(target)
+    base = os.path.basename(target)
     os.makedirs(directory, exist_ok=True)
     _remove_stale_temps(directory, base)
     import tempfile
@@ -272,7 +276,7 @@ def atomic_write(path, write):
             fh.flush()
             os.fsync(fh.fileno())
         os.chmod(tmp, 0o666 & ~_umask())   # mkstemp creates 0600; give the file the usual permissions
-        os.replace(tmp, path)
+        os.replace(tmp, target)
     except BaseException:
         try:
             os.unlink(tmp)

@@ -84,6 +84,8 @@ def _write(path, doc, arrays, what):
 
     try:
         return atomic_write(path, write)
+    except ValueError as exc:
+        raise ValueError(f"{what}: cannot write {path!r}: {exc}") from exc
     except OSError as exc:
         if exc.errno is None:
             raise
