@@ -36,6 +36,9 @@ CONSTRUCTION = {
     "beta_1-one": (lambda: O.Adam(beta_1=1.0), ValueError, ["Adam", "beta_1", "[0, 1)"]),
     "beta_2-negative": (lambda: O.AdamW(beta_2=-0.1), ValueError, ["AdamW", "beta_2"]),
     "nadam-beta_1-big": (lambda: O.Nadam(beta_1=1.5), ValueError, ["Nadam", "beta_1"]),
+    "lion-beta_1-zero": (lambda: O.Lion(beta_1=0.0), ValueError, ["Lion", "beta_1", "SignSGD"]),
+    "adamax-epsilon-zero": (lambda: O.Adamax(epsilon=0.0), ValueError, ["Adamax", "epsilon"]),
+    "adadelta-rho-negative": (lambda: O.Adadelta(rho=-0.5), ValueError, ["Adadelta", "rho"]),
     "beta-string": (lambda: O.Adam(beta_1="0.9"), TypeError, ["Adam", "beta_1", "str"]),
     "rho-big": (lambda: O.RMSprop(rho=1.5), ValueError, ["RMSprop", "rho", "[0, 1]"]),
     "rho-nan": (lambda: O.RMSprop(rho=NAN), ValueError, ["RMSprop", "rho"]),
@@ -65,7 +68,7 @@ CONSTRUCTION = {
                                      ["SGD", "ema_overwrite_frequency"]),
     "ema_overwrite_frequency-float": (lambda: O.SGD(use_ema=True, ema_overwrite_frequency=2.5), TypeError,
                                       ["SGD", "ema_overwrite_frequency"]),
-    "get-unknown-name": (lambda: O.get("adamax"), ValueError, ["adamax", "adam"]),
+    "get-unknown-name": (lambda: O.get("adamq"), ValueError, ["adamq", "adamw"]),
     "get-bad-type": (lambda: O.get(3.5), TypeError, ["optimizer", "float"]),
     "deserialize-no-class": (lambda: O.deserialize({"config": {}}), ValueError, ["deserialize", "class_name"]),
     "from_config-bad-value": (lambda: O.Adam.from_config({"learning_rate": 0.1, "beta_1": 7}), ValueError,
@@ -128,6 +131,9 @@ OPTIMIZERS = {
     "RMSprop": lambda lr=0.1: O.RMSprop(lr, momentum=0.5, centered=True),
     "Adagrad": lambda lr=0.1: O.Adagrad(lr),
     "AdamW": lambda lr=0.1: O.AdamW(lr),
+    "Adamax": lambda lr=0.1: O.Adamax(lr),
+    "Adadelta": lambda lr=0.1: O.Adadelta(lr),
+    "Lion": lambda lr=0.1: O.Lion(lr),
 }
 
 

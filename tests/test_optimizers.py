@@ -479,8 +479,8 @@ def test_build_and_apply_keras3_forms():
 
 
 def test_get_unknown_and_custom():
-    with pytest.raises(ValueError, match="unknown optimizer 'adamax'.*adamw"):
-        optimizers.get("adamax")
+    with pytest.raises(ValueError, match="unknown optimizer 'adamq'.*adamw"):
+        optimizers.get("adamq")
     with pytest.raises(TypeError, match="cannot make an optimizer from int"):
         optimizers.get(3)
 
@@ -730,3 +730,31 @@ def test_kernels_give_nan_and_inf_where_the_formulas_do(make_opt, dtype, monkeyp
     np.testing.assert_array_equal(np.isinf(outs[0]), np.isinf(outs[1]))
     np.testing.assert_allclose(outs[0], outs[1], rtol=1e-5, equal_nan=True)
     assert np.isnan(outs[0][0])
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_adamax_adadelta_lion_by_hand(dtype):
+    tol = 2e-5 if dtype == np.float32 else 1e-12
+    lr, b1, b2, eps = 0.05, 0.8, 0.9, 1e-6
+    start, gs, end = run(optimizers.Adamax(lr, beta_1=b1, beta_2=b2, epsilon=eps), 4, dtype=dtype)
+    p, m, u = start.astype(np.float64), 0.0, 0.0
+    for t, g in enumerate(gs, start=1):
+        m = b1 * m + (1 - b1) * g
+        u = np.maximum(b2 * u, np.abs(g))
+        p = p - lr * m / ((1 - b1 ** t) * (u + eps))
+    np.testing.assert_allclose(end, p, rtol=tol)
+    rho = 0.9
+    start, gs, end = run(optimizers.Adadelta(1.0, rho=rho, epsilon=eps), 4, dtype=dtype)
+    p, acc_g, acc_d = start.astype(np.float64), 0.0, 0.0
+    for g in gs:
+        acc_g = rho * acc_g + (1 - rho) * g * g
+        d = -np.sqrt(acc_d + eps) / np.sqrt(acc_g + eps) * g
+        acc_d = rho * acc_d + (1 - rho) * d * d
+        p = p + d
+    np.testing.assert_allclose(end, p, rtol=tol)
+    start, gs, end = run(optimizers.Lion(lr, beta_1=b1, beta_2=b2), 4, dtype=dtype)
+    p, m = start.astype(np.float64), 0.0
+    for g in gs:
+        p = p - lr * np.sign(b1 * m + (1 - b1) * g)
+        m = b2 * m + (1 - b2) * g
+    np.testing.assert_allclose(end, p, rtol=tol)

@@ -18,6 +18,9 @@ START = [1.0, 2.0, 3.0, 4.0]
     (opts.RMSprop, [-0.5811, 0.4189, 1.4189, 2.4189]),
     (opts.Adagrad, [0.5233, 1.5007, 2.5005, 3.5061]),
     (opts.Nadam, [0.4686, 1.4686, 2.4686, 3.4686]),
+    (opts.Adamax, [0.5, 1.5, 2.5, 3.5]),
+    (opts.Adadelta, [0.9993, 1.9993, 2.9993, 3.9993]),
+    (opts.Lion, [0.5, 1.5, 2.5, 3.5]),
 ])
 def test_single_step_matches_keras(cls, expected):
     v = tf.Var(np.array(START, np.float32))
@@ -66,6 +69,27 @@ def test_golden_adagrad():
     np.testing.assert_allclose(got, golden, rtol=5e-4, atol=5e-4)
 
 
+def test_golden_adamax():
+    golden = [[0.8] * 10,
+              [0.6827, 0.6873, 0.6888, 0.6896, 0.6901, 0.6904, 0.6906, 0.6908, 0.6909, 0.691],
+              [0.5333, 0.5407, 0.5431, 0.5444, 0.5451, 0.5456, 0.546, 0.5462, 0.5464, 0.5466],
+              [0.368, 0.3773, 0.3804, 0.382, 0.3829, 0.3835, 0.384, 0.3843, 0.3846, 0.3848],
+              [0.1933, 0.204, 0.2076, 0.2094, 0.2105, 0.2112, 0.2117, 0.2121, 0.2124, 0.2126]]
+    got = _golden_run(opts.Adamax(learning_rate=0.2, beta_1=0.85, beta_2=0.95, epsilon=1e-6))
+    np.testing.assert_allclose(got, golden, rtol=5e-4, atol=5e-4)
+
+
+def test_golden_adadelta_and_lion():
+    ada = np.tile([[0.9978], [0.9947], [0.9915], [0.9882], [0.9849]], (1, 10))
+    got = _golden_run(opts.Adadelta(learning_rate=1.0, rho=0.8, epsilon=1e-6))
+    np.testing.assert_allclose(got, ada, rtol=5e-4, atol=5e-4)
+    lion = np.tile([[0.999], [0.998], [0.997], [0.996], [0.995]], (1, 10))
+    np.testing.assert_allclose(_golden_run(opts.Lion()), lion, rtol=5e-4, atol=5e-4)
+    for bad in (-0.1, 0.0, 1.1):
+        with pytest.raises(ValueError, match="beta_1"):
+            opts.Lion(beta_1=bad)
+
+
 def test_golden_rmsprop_centered_adam_amsgrad_sgd_nesterov():
     rms = np.tile([[0.9967], [0.9933], [0.9908], [0.9885], [0.9864]], (1, 10))
     np.testing.assert_allclose(_golden_run(opts.RMSprop(centered=True)), rms, rtol=5e-4, atol=5e-4)
@@ -76,7 +100,8 @@ def test_golden_rmsprop_centered_adam_amsgrad_sgd_nesterov():
     np.testing.assert_allclose(_golden_run(opts.SGD(nesterov=True))[:, :3], sgd_first, rtol=5e-4, atol=5e-4)
 
 
-@pytest.mark.parametrize("cls", [opts.SGD, opts.RMSprop, opts.Adam, opts.AdamW, opts.Adagrad, opts.Nadam])
+@pytest.mark.parametrize("cls", [opts.SGD, opts.RMSprop, opts.Adam, opts.AdamW, opts.Adagrad, opts.Nadam,
+                                 opts.Adamax, opts.Adadelta, opts.Lion])
 def test_weight_decay_and_exclusion_like_keras(cls):
     """Keras's test: var1 decays in each of three optimizers, 2 * (1 - 0.004)**3; the
     variable excluded by name and the one excluded by reference stay at 2."""
@@ -183,7 +208,8 @@ def test_adamw_requires_weight_decay_and_defaults_like_keras():
 
 
 @pytest.mark.parametrize("name,cls", [("sgd", "SGD"), ("adam", "Adam"), ("AdamW", "AdamW"), ("adagrad", "Adagrad"),
-                                      ("nadam", "Nadam"), ("RMSprop", "RMSprop")])
+                                      ("nadam", "Nadam"), ("RMSprop", "RMSprop"), ("adamax", "Adamax"),
+                                      ("adadelta", "Adadelta"), ("lion", "Lion")])
 def test_get_by_name_and_config_roundtrip(name, cls):
     opt = opts.get(name)
     assert type(opt).__name__ == cls

@@ -1,5 +1,5 @@
 """Optimizers with Keras 3 semantics and defaults: ``SGD``, ``RMSprop``, ``Adam``, ``AdamW``,
-``Adagrad``, ``Nadam`` (``tf.keras.optimizers`` is this module).
+``Adagrad``, ``Nadam``, ``Adamax``, ``Adadelta``, ``Lion`` (``tf.keras.optimizers`` is this module).
 
     opt = Adam(0.1)
     opt.minimize(cost_fn, [w])                   # cost_fn is a callable
@@ -39,7 +39,8 @@ try:
 except ImportError:  # kernels not built yet: NumPy formulas only
     _kernels = None
 
-__all__ = ["Optimizer", "StepCount", "LearningRate", "SGD", "RMSprop", "Adam", "AdamW", "Adagrad", "Nadam", "get", "serialize",
+__all__ = ["Optimizer", "StepCount", "LearningRate", "SGD", "RMSprop", "Adam", "AdamW", "Adagrad", "Nadam",
+           "Adamax", "Adadelta", "Lion", "get", "serialize",
            "deserialize", "schedules"]
 
 _F32, _F64 = np.dtype(np.float32), np.dtype(np.float64)
@@ -931,7 +932,111 @@ class Nadam(Optimizer):
         return {**super().get_config(), "beta_1": self.beta_1, "beta_2": self.beta_2, "epsilon": self.epsilon}
 
 
-_BY_NAME = {"sgd": SGD, "rmsprop": RMSprop, "adam": Adam, "adamw": AdamW, "adagrad": Adagrad, "nadam": Nadam}
+class Adamax(Optimizer):
+    """Adamax (Adam with the infinity norm), Keras formulation and defaults:
+    ``m += (g - m)(1 - b1); u = max(b2 * u, |g|); param -= lr * m / ((1 - b1**t)(u + eps))``."""
+
+    _default_name = "adamax"
+    beta_1 = _Hyper(_unit)
+    beta_2 = _Hyper(_unit)
+    epsilon = _Hyper(_positive)
+
+    def __init__(self, learning_rate=0.001, beta_1=0.9, beta_2=0.999, epsilon=1e-7, weight_decay=None,
+                 clipnorm=None, clipvalue=None, global_clipnorm=None, name=None, **kwargs):
+        self.beta_1 = beta_1
+        self.beta_2 = beta_2
+        self.epsilon = epsilon
+        super().__init__(learning_rate, weight_decay, clipnorm, clipvalue, global_clipnorm, name, **kwargs)
+
+    def _own_slot_names(self):
+        return ("m", "u")
+
+    def _step_constants(self, lr, t):
+        return lr / (1.0 - self.beta_1 ** t)
+
+    def _update(self, param, g, slots, step, kernels):
+        m, u = slots[0], slots[1]
+        dt = param.dtype.type
+        m += (g - m) * dt(1 - self.beta_1)
+        np.maximum(u * dt(self.beta_2), np.abs(g), out=u)
+        param -= dt(step) * m / (u + dt(self.epsilon))
+
+    def get_config(self):
+        return {**super().get_config(), "beta_1": self.beta_1, "beta_2": self.beta_2, "epsilon": self.epsilon}
+
+
+class Adadelta(Optimizer):
+    """Adadelta (Zeiler 2012), Keras formulation and defaults (``learning_rate=0.001``,
+    ``rho=0.95``): ``acc_g = rho acc_g + (1 - rho) g**2; d = -sqrt(acc_d + eps) / sqrt(acc_g + eps) * g;
+    acc_d = rho acc_d + (1 - rho) d**2; param += lr * d``."""
+
+    _default_name = "adadelta"
+    rho = _Hyper(_closed_unit)
+    epsilon = _Hyper(_positive)
+
+    def __init__(self, learning_rate=0.001, rho=0.95, epsilon=1e-7, weight_decay=None, clipnorm=None,
+                 clipvalue=None, global_clipnorm=None, name=None, **kwargs):
+        self.rho = rho
+        self.epsilon = epsilon
+        super().__init__(learning_rate, weight_decay, clipnorm, clipvalue, global_clipnorm, name, **kwargs)
+
+    def _own_slot_names(self):
+        return ("accumulated_grad", "accumulated_delta_var")
+
+    def _update(self, param, g, slots, lr, kernels):
+        acc_g, acc_d = slots[0], slots[1]
+        dt = param.dtype.type
+        rho, eps = dt(self.rho), dt(self.epsilon)
+        acc_g *= rho
+        acc_g += (dt(1) - rho) * g * g
+        delta = -(np.sqrt(acc_d + eps) * g) / np.sqrt(acc_g + eps)
+        acc_d *= rho
+        acc_d += (dt(1) - rho) * delta * delta
+        param += dt(lr) * delta
+
+    def get_config(self):
+        return {**super().get_config(), "rho": self.rho, "epsilon": self.epsilon}
+
+
+class Lion(Optimizer):
+    """Lion (Chen et al. 2023), Keras formulation and defaults:
+    ``param -= lr * sign(b1 m + (1 - b1) g); m = b2 m + (1 - b2) g``; ``beta_1`` in (0, 1]."""
+
+    _default_name = "lion"
+    beta_2 = _Hyper(_unit)
+
+    def _check_beta_1(owner, name, value):
+        value = _real(owner, name, value)
+        if not 0.0 < value <= 1.0:
+            raise ValueError(f"{owner}: `beta_1` must be in (0, 1] (with 0 Lion degenerates to SignSGD), "
+                             f"got beta_1={value!r}")
+        return value
+
+    beta_1 = _Hyper(_check_beta_1)
+    del _check_beta_1
+
+    def __init__(self, learning_rate=0.001, beta_1=0.9, beta_2=0.99, weight_decay=None, clipnorm=None,
+                 clipvalue=None, global_clipnorm=None, name=None, **kwargs):
+        self.beta_1 = beta_1
+        self.beta_2 = beta_2
+        super().__init__(learning_rate, weight_decay, clipnorm, clipvalue, global_clipnorm, name, **kwargs)
+
+    def _own_slot_names(self):
+        return ("m",)
+
+    def _update(self, param, g, slots, lr, kernels):
+        m = slots[0]
+        dt = param.dtype.type
+        param -= dt(lr) * np.sign(m * dt(self.beta_1) + g * dt(1.0 - self.beta_1))
+        m *= dt(self.beta_2)
+        m += g * dt(1.0 - self.beta_2)
+
+    def get_config(self):
+        return {**super().get_config(), "beta_1": self.beta_1, "beta_2": self.beta_2}
+
+
+_BY_NAME = {"sgd": SGD, "rmsprop": RMSprop, "adam": Adam, "adamw": AdamW, "adagrad": Adagrad, "nadam": Nadam,
+            "adamax": Adamax, "adadelta": Adadelta, "lion": Lion}
 
 
 def get(identifier, custom_objects=None):
