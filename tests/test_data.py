@@ -280,6 +280,10 @@ def test_cache_replays_the_first_pass():
 def test_prefetch_is_a_no_op_and_map_options_are_accepted():
     ds = Dataset.range(5).map(lambda v: v, num_parallel_calls=AUTOTUNE, deterministic=True).prefetch(AUTOTUNE)
     assert as_list(ds.prefetch(2)) == [0, 1, 2, 3, 4]
+    options = tf.data.Options()
+    options.experimental_distribute.auto_shard_policy = 0
+    options.deterministic = True
+    assert as_list(ds.with_options(options)) == [0, 1, 2, 3, 4]
 
 
 def test_element_spec():

@@ -51,7 +51,7 @@ import numpy as np
 
 from .tensor import Tensor, Var, wrap
 
-__all__ = ["Dataset", "TensorSpec", "AUTOTUNE", "INFINITE_CARDINALITY", "UNKNOWN_CARDINALITY",
+__all__ = ["Dataset", "TensorSpec", "Options", "AUTOTUNE", "INFINITE_CARDINALITY", "UNKNOWN_CARDINALITY",
            "experimental"]
 
 #: ``tf.data.AUTOTUNE``: accepted wherever a buffer size or a parallelism is.
@@ -509,6 +509,16 @@ class Dataset:
             raise ValueError(f"Dataset.prefetch: buffer_size must be >= 0 or tinygrad_bn.data.AUTOTUNE (-1), "
                              f"got {b}")
         return self
+
+    def with_options(self, options, name=None):
+        """Accepted for TF code; the options (threading, autosharding ...) do not apply here."""
+        if not isinstance(options, Options):
+            raise TypeError(f"Dataset.with_options: options must be a tinygrad_bn.data.Options, got "
+                            f"{type(options).__name__}")
+        return self
+
+    def options(self):
+        return Options()
 
     def cache(self, filename="", name=None):
         """Remember the elements of the first complete pass and replay them afterwards
@@ -1265,6 +1275,18 @@ class _FlatMap(_Unary):
 
     def _spec(self):
         return _peek_spec(self, "Dataset.flat_map")
+
+
+class Options:
+    """``tf.data.Options``: any attribute may be set (``options.experimental_distribute.auto_shard_policy
+    = ...``); nothing here reads them (there is no parallel or distributed input pipeline)."""
+
+    def __getattr__(self, name):
+        if name.startswith("__"):
+            raise AttributeError(name)
+        sub = Options()
+        object.__setattr__(self, name, sub)
+        return sub
 
 
 class _Experimental:
