@@ -515,3 +515,24 @@ def test_lambda_layer_eager_and_functional():
     assert m(np.array([[1.0, 2.0, 3.0]], np.float32)).numpy().tolist() == [[6.0 + 14.0]]
     with pytest.raises(TypeError, match="Lambda.*cannot be saved"):
         double.get_config()
+
+
+@pytest.mark.parametrize("make", [
+    lambda: L.Dense(3, activation="gelu", use_bias=False, kernel_regularizer=regularizers.L2(0.1),
+                    activity_regularizer=regularizers.L1(0.2), dtype="float64"),
+    lambda: L.BatchNormalization(axis=1, momentum=0.9, epsilon=1e-2, center=False,
+                                 gamma_regularizer=regularizers.L1L2(0.1, 0.2)),
+    lambda: L.LayerNormalization(axis=[1, 2], epsilon=1e-4, scale=False),
+    lambda: L.ReLU(max_value=6.0, negative_slope=0.1, threshold=0.5),
+    lambda: L.LeakyReLU(0.25), lambda: L.ELU(0.7), lambda: L.Softmax(axis=1),
+    lambda: L.Dropout(0.3, noise_shape=(None, 1), seed=5), lambda: L.Reshape((2, -1)),
+    lambda: L.Concatenate(axis=1), lambda: L.Add(), lambda: L.Embedding(10, 4),
+    lambda: L.Permute((2, 1)), lambda: L.RepeatVector(3), lambda: L.ActivityRegularization(0.1, 0.2),
+    lambda: L.GaussianNoise(0.3, seed=2), lambda: L.Activation("softsign"),
+])
+def test_layer_config_round_trip(make):
+    layer = make()
+    cfg = layer.get_config()
+    again = L.deserialize(L.serialize(layer))
+    assert type(again) is type(layer)
+    assert again.get_config() == cfg

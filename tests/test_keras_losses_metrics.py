@@ -412,3 +412,14 @@ def test_metric_result_is_a_float_with_numpy():
     assert r.numpy() == np.float32(0.5) and r.numpy().dtype == np.float32   # TF code calls .numpy()
     m.reset_states()                                                        # the TF 2 spelling
     assert m.result() == 0.0
+
+
+def test_every_loss_and_metric_class_round_trips_its_config():
+    for name, cls in K._CLASSES.items():
+        loss = cls(reduction="sum")
+        again = K.deserialize(K.serialize(loss))
+        assert type(again) is cls and again.get_config() == loss.get_config(), name
+    for name, cls in M._CLASSES.items():
+        metric = cls()
+        again = M.deserialize(M.serialize(metric))
+        assert type(again) is cls and again.get_config() == metric.get_config(), name

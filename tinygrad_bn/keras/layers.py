@@ -1,4 +1,13 @@
-"""Keras-style layers: built lazily on first call, the input size inferred.
+"""Keras-style layers (``tf.keras.layers``): built lazily on first call, the input size inferred.
+
+Layers: ``Dense``, ``BatchNormalization``, ``LayerNormalization``, ``Activation``, ``ReLU``,
+``LeakyReLU``, ``ELU``, ``Softmax``, ``Dropout``, ``GaussianNoise``, ``Flatten``, ``Reshape``,
+``Permute``, ``RepeatVector``, ``Identity``, ``Lambda``, ``ActivityRegularization``,
+``Embedding`` and the merging layers ``Add``, ``Subtract``, ``Multiply``, ``Average``,
+``Maximum``, ``Minimum``, ``Concatenate`` (called on a list of inputs).  Every constructor
+argument is validated as Keras does (a TypeError or ValueError naming the layer and the
+argument); ``dtype='float64'`` gives float64 weights, computation and outputs; weight and
+activity regularizers put their penalties in ``layer.losses``.
 
 Every layer has ``trainable_variables``, ``non_trainable_variables``,
 ``weights``, ``get_weights()`` / ``set_weights()``, ``get_config()`` and is
