@@ -423,3 +423,14 @@ def test_every_loss_and_metric_class_round_trips_its_config():
         metric = cls()
         again = M.deserialize(M.serialize(metric))
         assert type(again) is cls and again.get_config() == metric.get_config(), name
+
+
+def test_mean_metric_called_like_tf_tutorials():
+    train_loss = M.Mean(name="train_loss")
+    assert train_loss(tg.constant(2.0)) == 2.0
+    assert train_loss(tg.constant(4.0)) == 3.0
+    train_loss.update_state([1.0, 3.0], sample_weight=[1.0, 0.0])
+    assert train_loss.result() == pytest.approx(7.0 / 3.0)
+    s = M.Sum()
+    s(np.array([1.0, 2.0]))
+    assert s([3.0], sample_weight=[2.0]) == 9.0

@@ -148,6 +148,11 @@ class Mean(Metric):
             self.total += float(np.sum(v * w))
             self.count += float(np.sum(w))
 
+    def __call__(self, values, sample_weight=None):
+        """``train_loss(loss)`` as in TF's tutorials: update, then return the result."""
+        self.update_state(values, sample_weight)
+        return self.result()
+
 
 class Sum(Metric):
     """Weighted sum of the values."""
@@ -160,6 +165,10 @@ class Sum(Metric):
         if sample_weight is not None:
             v = v * _sample_weight("Sum", sample_weight, v)
         self.total += float(np.sum(v))
+
+    def __call__(self, values, sample_weight=None):
+        self.update_state(values, sample_weight)
+        return self.result()
 
     def result(self):
         return Result(self.total)
