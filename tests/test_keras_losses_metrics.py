@@ -434,3 +434,21 @@ def test_mean_metric_called_like_tf_tutorials():
     s = M.Sum()
     s(np.array([1.0, 2.0]))
     assert s([3.0], sample_weight=[2.0]) == 9.0
+
+
+def test_tf2_reduction_names():
+    t, p = [[0.0], [0.0]], [[1.0], [3.0]]
+    assert float(val(K.MeanSquaredError(reduction=K.Reduction.SUM)(t, p))) == 10.0
+    assert float(val(K.MeanSquaredError(reduction=K.Reduction.AUTO)(t, p))) == 5.0
+    assert val(K.MeanSquaredError(reduction=K.Reduction.NONE)(t, p)).tolist() == [1.0, 9.0]
+
+
+def test_user_loss_subclass_gets_reduction_and_weights():
+    class Cubed(K.Loss):
+        def call(self, y_true, y_pred):
+            d = tg.subtract(y_pred, np.asarray(y_true, np.float64))
+            return tg.mean(d * d * d, axis=-1)
+
+    loss = Cubed(name="cubed")
+    assert float(val(loss([[0.0], [0.0]], np.array([[1.0], [2.0]]), sample_weight=[1.0, 0.5]))) == \
+        pytest.approx((1 + 4) / 2)

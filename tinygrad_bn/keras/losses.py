@@ -35,7 +35,7 @@ from .. import ops as _ops
 from ..ops.registry import op as _op
 from ..tensor import Tensor, wrap
 
-__all__ = ["Loss", "LossFunctionWrapper", "SparseCategoricalCrossentropy", "CategoricalCrossentropy",
+__all__ = ["Loss", "LossFunctionWrapper", "Reduction", "SparseCategoricalCrossentropy", "CategoricalCrossentropy",
            "BinaryCrossentropy", "MeanSquaredError", "MeanAbsoluteError", "Huber", "KLDivergence",
            "categorical_crossentropy", "sparse_categorical_crossentropy", "binary_crossentropy",
            "mean_squared_error", "mean_absolute_error", "mse", "mae", "MSE", "MAE", "huber",
@@ -47,7 +47,24 @@ __all__ = ["Loss", "LossFunctionWrapper", "SparseCategoricalCrossentropy", "Cate
 
 EPSILON = 1e-7  # Keras' backend epsilon, used for clipping probabilities
 
-_REDUCTIONS = ("sum_over_batch_size", "mean", "mean_with_sample_weight", "sum", "none", None)
+_REDUCTIONS = ("sum_over_batch_size", "mean", "mean_with_sample_weight", "sum", "none", None, "auto")
+
+
+class Reduction:
+    """tf.keras 2's reduction names (``losses.Reduction.SUM`` ...); ``AUTO`` is 'sum_over_batch_size'."""
+    AUTO = "auto"
+    NONE = "none"
+    SUM = "sum"
+    SUM_OVER_BATCH_SIZE = "sum_over_batch_size"
+
+    @classmethod
+    def all(cls):
+        return (cls.AUTO, cls.NONE, cls.SUM, cls.SUM_OVER_BATCH_SIZE)
+
+    @classmethod
+    def validate(cls, key):
+        if key not in cls.all():
+            raise ValueError(f"Reduction: invalid reduction key {key!r}; expected one of {cls.all()}")
 
 
 def _arr(x):
@@ -483,6 +500,8 @@ class prob_bce:
 def _check_reduction(who, reduction):
     if reduction not in _REDUCTIONS:
         raise ValueError(f"{who}: reduction must be one of {list(_REDUCTIONS)}, got {reduction!r}")
+    if reduction == "auto":
+        return "sum_over_batch_size"
     return "none" if reduction is None else reduction
 
 
