@@ -452,3 +452,10 @@ def test_user_loss_subclass_gets_reduction_and_weights():
     loss = Cubed(name="cubed")
     assert float(val(loss([[0.0], [0.0]], np.array([[1.0], [2.0]]), sample_weight=[1.0, 0.5]))) == \
         pytest.approx((1 + 4) / 2)
+
+
+def test_top_k_non_finite_rows_are_misses_and_ties_are_hits():
+    m = M.SparseTopKCategoricalAccuracy(k=1)
+    m.update_state([0, 0, 1], [[0.9, np.nan, 0.0], [0.5, 0.5, 0.1], [0.2, 0.1, np.inf]])
+    # row 0 holds NaN: miss; row 1: the label ties for the top: hit (TF's in_top_k); row 2: inf: miss
+    assert m.result() == pytest.approx(1 / 3)

@@ -272,7 +272,8 @@ class TopKCategoricalAccuracy(Metric):
         target = np.take_along_axis(y_pred, labels[..., None].astype(np.int64), axis=-1)
         # in the top k: fewer than k predictions are strictly larger (ties favour the target, as TF's in_top_k)
         larger = (y_pred > target).sum(axis=-1)
-        return (larger < self.k) & np.isfinite(target[..., 0])
+        # as TF's in_top_k: a row holding a non-finite prediction is never a hit
+        return (larger < self.k) & np.isfinite(y_pred).all(axis=-1)
 
     def values(self, y_true, y_pred):
         if y_true.shape != y_pred.shape:
