@@ -12,9 +12,11 @@
  *   3. ONE expf and ONE logf (float32, 8 lanes; Cephes-style, about 1 ulp),
  *      used by every float32 softmax path (row and lane) and by the tests.
  *   4. The float32 loops that need 1-3 and that a measurement showed slower as
- *      plain Cython (numbers beside each one and in docs/kernels.md):
- *      batch-norm row blocks, the softmax row reductions and 8-row lane
- *      blocks, the Adam and RMSprop updates.
+ *      plain Cython (numbers beside each one and in docs/kernels.md, "C or
+ *      Cython"): the batch-norm row blocks, the softmax row reductions and
+ *      8-row lane blocks.  (The Adam / RMSprop updates were here too; as
+ *      Cython, vectorised by GCC thanks to -fno-math-errno, they measured the
+ *      same -- 0.84-1.12x of the AVX2 C loop -- so they are Cython now.)
  *
  * Every dispatched function exists as NAME_base, NAME_avx2 and NAME (the
  * dispatcher).  The header is included by each kernel module, so each module
@@ -35,8 +37,7 @@
 #pragma GCC diagnostic ignored "-Wpsabi"   /* 32-byte vectors in always-inline helpers */
 /* No a*b+c -> FMA contraction anywhere in this header: GCC may contract the same
    expression differently in two halves of a block (seen in the softmax lane path:
-   lanes 4-7 vs 0-3), which would make a row's result depend on its position, and
-   the Adam/RMSprop updates must round exactly as the scalar formula.  Without it,
+   lanes 4-7 vs 0-3), which would make a row's result depend on its position.  Without it,
    the baseline and AVX2 versions of every function agree bit for bit. */
 #pragma GCC push_options
 #pragma GCC optimize ("fp-contract=off")
@@ -650,76 +651,6 @@ TGBN_INL void tgbn_ce_small_f_body(
 TGBN_MULTI(void, tgbn_ce_small_f, (const float *x, const float *y, const int32_t *l32,
            const int64_t *l64, Py_ssize_t n, Py_ssize_t c, double ls, double scale, float *g,
            double *loss), (x, y, l32, l64, n, c, ls, scale, g, loss))
-
-/* ---------------------------------------------------------------------------
- * 4c. Adam and RMSprop updates, float32 and float64.
- *
- * Plain scalar loops: with -fno-math-errno GCC vectorises them, sqrt included,
- * and the same loops are in kernels/optim.pyx as Cython (select_isa(-1)).  They
- * are here only to be compiled for AVX2 as well (8 floats per instruction
- * instead of 4; measured in docs/kernels.md, "C or Cython").  No contraction
- * (see the top): every version rounds exactly as the scalar formula.  When grad
- * is param's memory (allowed), GCC's run-time alias check picks the scalar loop.
- * AMSGrad's max propagates a NaN from either side, as np.maximum.
- * ------------------------------------------------------------------------- */
-#define TGBN_ADAM_BODY(T, SQRT)                                                        \
-    if (vh == NULL) {                                                                  \
-        for (Py_ssize_t i = 0; i < n; i++) {                                           \
-            T gi = g[i];                                                               \
-            T mi = m[i] + (gi - m[i]) * c1;                                            \
-            T vi = v[i] + (gi * gi - v[i]) * c2;                                       \
-            m[i] = mi;                                                                 \
-            v[i] = vi;                                                                 \
-            p[i] = p[i] - alpha * mi / (SQRT(vi) + eps);                               \
-        }                                                                              \
-    } else {                                                                           \
-        for (Py_ssize_t i = 0; i < n; i++) {                                           \
-            T gi = g[i];                                                               \
-            T mi = m[i] + (gi - m[i]) * c1;                                            \
-            T vi = v[i] + (gi * gi - v[i]) * c2;                                       \
-            T hi = vh[i];                                                              \
-            hi = (hi > vi || hi != hi) ? hi : vi;                                      \
-            m[i] = mi;                                                                 \
-            v[i] = vi;                                                                 \
-            vh[i] = hi;                                                                \
-            p[i] = p[i] - alpha * mi / (SQRT(hi) + eps);                               \
-        }                                                                              \
-    }
-#define TGBN_RMS_BODY(T, SQRT)                                                         \
-    if (mom == NULL) {                                                                 \
-        for (Py_ssize_t i = 0; i < n; i++) {                                           \
-            T gi = g[i];                                                               \
-            T s = rho * ms[i] + one_m_rho * (gi * gi);                                 \
-            ms[i] = s;                                                                 \
-            p[i] = p[i] - lr * gi / SQRT(s + eps);                                     \
-        }                                                                              \
-    } else {                                                                           \
-        for (Py_ssize_t i = 0; i < n; i++) {                                           \
-            T gi = g[i];                                                               \
-            T s = rho * ms[i] + one_m_rho * (gi * gi);                                 \
-            ms[i] = s;                                                                 \
-            T inc = mu * mom[i] + lr * gi / SQRT(s + eps);                             \
-            mom[i] = inc;                                                              \
-            p[i] = p[i] - inc;                                                         \
-        }                                                                              \
-    }
-
-TGBN_INL void tgbn_adam_f_body(float *p, const float *g, float *m, float *v, float *vh, Py_ssize_t n,
-                               float alpha, float c1, float c2, float eps) { TGBN_ADAM_BODY(float, sqrtf) }
-TGBN_INL void tgbn_adam_d_body(double *p, const double *g, double *m, double *v, double *vh, Py_ssize_t n,
-                               double alpha, double c1, double c2, double eps) { TGBN_ADAM_BODY(double, sqrt) }
-TGBN_INL void tgbn_rms_f_body(float *p, const float *g, float *ms, float *mom, Py_ssize_t n, float lr,
-                              float rho, float one_m_rho, float mu, float eps) { TGBN_RMS_BODY(float, sqrtf) }
-TGBN_INL void tgbn_rms_d_body(double *p, const double *g, double *ms, double *mom, Py_ssize_t n, double lr,
-                              double rho, double one_m_rho, double mu, double eps) { TGBN_RMS_BODY(double, sqrt) }
-TGBN_MULTI(void, tgbn_adam_f, (float *p, const float *g, float *m, float *v, float *vh, Py_ssize_t n,
-           float alpha, float c1, float c2, float eps), (p, g, m, v, vh, n, alpha, c1, c2, eps))
-TGBN_MULTI(void, tgbn_adam_d, (double *p, const double *g, double *m, double *v, double *vh, Py_ssize_t n,
-           double alpha, double c1, double c2, double eps), (p, g, m, v, vh, n, alpha, c1, c2, eps))
-TGBN_MULTI(void, tgbn_rms_f, (float *p, const float *g, float *ms, float *mom, Py_ssize_t n, float lr,
-           float rho, float one_m_rho, float mu, float eps), (p, g, ms, mom, n, lr, rho, one_m_rho, mu, eps))
-TGBN_MULTI(void, tgbn_rms_d, (double *p, const double *g, double *ms, double *mom, Py_ssize_t n, double lr,
-           double rho, double one_m_rho, double mu, double eps), (p, g, ms, mom, n, lr, rho, one_m_rho, mu, eps))
 
 #if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC pop_options

@@ -42,7 +42,7 @@ ctypedef fused label_t:
     int64_t
 
 cdef enum:
-    PAR_WORK = 32768     # N * C from which rows go parallel (docs/kernels.md)
+    PAR_WORK = 262144    # N * C from which rows go parallel (docs/kernels.md, "Threads")
 
 
 cdef extern from "simd.h":

@@ -183,9 +183,9 @@ def test_dispatch_follows_config():
 
 def test_deterministic_and_large_parallel():
     rng = np.random.default_rng(12)
-    x = (rng.standard_normal((2048, 160)) * 3 + 1).astype(np.float32)   # big enough for threads
-    g = rng.random(160).astype(np.float32)
-    b = rng.random(160).astype(np.float32)
+    x = (rng.standard_normal((4096, 260)) * 3 + 1).astype(np.float32)   # big enough for threads
+    g = rng.random(260).astype(np.float32)
+    b = rng.random(260).astype(np.float32)
     dy = rng.standard_normal(x.shape).astype(np.float32)
     r1 = run(F.batch_norm_fused, x, g, b, dy)
     r2 = run(F.batch_norm_fused, x, g, b, dy)
@@ -257,11 +257,11 @@ def _check_kernels_f32(x, gamma, beta, dy, rtol=1e-5):
         np.testing.assert_allclose(a, b, rtol=rtol, atol=rtol * max(1.0, np.abs(b).max()), err_msg=name)
 
 
-@pytest.mark.parametrize("shape", [(1027, 37), (300, 1030), (4, 8), (5, 9), (2048, 130), (64, 7)])
+@pytest.mark.parametrize("shape", [(1027, 37), (300, 1030), (4, 8), (5, 9), (8192, 130), (64, 7)])
 @pytest.mark.parametrize("loc, scale", [(0.0, 1.0), (1e4, 1e-2), (-3e3, 0.5), (1e4, 1e-1)])
 def test_f32_kernels_match_float64(shape, loc, scale):
     # shapes: tails of the 8-lane loops (d % 8), of the 4-row groups (n % 4), several column
-    # tiles (d > 512), several row blocks and threads (2048 x 130 is above the parallel size)
+    # tiles (d > 512), several row blocks and threads (8192 x 130 is above the parallel size)
     rng = np.random.default_rng(shape[0] * shape[1])
     x = (loc + scale * rng.standard_normal(shape)).astype(np.float32)
     gamma = (rng.random(shape[1]) + 0.5).astype(np.float32)
@@ -377,7 +377,7 @@ def test_f32_bit_identical_across_thread_counts(tmp_path):
         "import sys, numpy as np\n"
         "from tinygrad_bn._kernels import batchnorm as K\n"
         "rng = np.random.default_rng(31)\n"
-        "x = (7 + 3 * rng.standard_normal((1500, 200))).astype(np.float32)\n"
+        "x = (7 + 3 * rng.standard_normal((5300, 200))).astype(np.float32)\n"
         "dy = rng.standard_normal(x.shape).astype(np.float32)\n"
         "g = (rng.random(200) + 0.5).astype(np.float32); b = rng.random(200).astype(np.float32)\n"
         "y, mu, var, inv = K.bn_train_forward(x, g, b, 1e-3)\n"

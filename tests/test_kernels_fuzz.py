@@ -134,7 +134,7 @@ def test_softmax_ce_nan_logit_issue_case():
 @pytest.mark.parametrize("c", [10, 1000])
 def test_softmax_ce_nan_in_parallel_blocks(level, dtype, c):
     rng = np.random.default_rng(5)
-    n = 70000 // c + 40
+    n = 262144 // c + 40                               # above the parallel size
     x = rng.standard_normal((n, c)).astype(dtype)
     bad = rng.choice(n, 9, replace=False)
     x[bad, rng.integers(0, c, 9)] = np.nan
@@ -222,7 +222,7 @@ def test_batch_norm_fuzz(level, case):
 @pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
 def test_batch_norm_non_finite_in_parallel_blocks(level, dtype, bad):
     rng = np.random.default_rng(7)
-    n, d = 1200, 300                                   # several blocks, parallel
+    n, d = 2100, 512                                   # several blocks, parallel
     x = rng.standard_normal((n, d)).astype(dtype)
     x[777, 5] = bad
     g, b = np.ones(d, dtype), np.zeros(d, dtype)
@@ -333,10 +333,10 @@ def test_sgd_fuzz(case, momentum, nesterov):
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_optimizer_nan_in_parallel_blocks(level, dtype):
-    n = 200_003
+    n = 300_003                                        # above the parallel size
     rng = np.random.default_rng(9)
     g = rng.standard_normal(n).astype(dtype)
-    g[[5, 150_000]] = np.nan
+    g[[5, 250_000]] = np.nan
     for kernel in ("adam", "amsgrad", "rmsprop"):
         p = np.zeros(n, dtype)
         s = [np.zeros(n, dtype) for _ in range(3)]
@@ -346,5 +346,5 @@ def test_optimizer_nan_in_parallel_blocks(level, dtype):
         else:
             OPT.adam_update(p, g, s[0], s[1], s[2] if kernel == "amsgrad" else None,
                             1e-3, 0.9, 0.999, 1e-7)
-        want = [5, 150_000] + ([7] if kernel == "amsgrad" else [])
+        want = [5, 250_000] + ([7] if kernel == "amsgrad" else [])
         assert sorted(np.flatnonzero(np.isnan(p))) == sorted(want), kernel

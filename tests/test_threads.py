@@ -132,13 +132,13 @@ def test_config_fused_zero_one_and_all_or_nothing():
 def test_results_do_not_depend_on_threads(threads):
     from tinygrad_bn._kernels import batchnorm, optim, softmax_ce
     rng = np.random.default_rng(3)
-    x = rng.standard_normal((600, 512)).astype(np.float32)
-    y = rng.integers(0, 512, 600)
+    x = rng.standard_normal((2100, 512)).astype(np.float32)     # above every parallel size
+    y = rng.integers(0, 512, 2100)
     outs = []
     for t in (threads, 1):
         with tg.config(num_threads=t):
             bn = batchnorm.bn_train_forward(x, np.ones(512, np.float32), np.zeros(512, np.float32), 1e-3)
-            g, loss = np.empty_like(x), np.empty(600)
+            g, loss = np.empty_like(x), np.empty(2100)
             tot = softmax_ce.ce_forward_sparse(x, y, 0.0, 1.0, g, loss)
             p = x.ravel().copy()
             m, v = np.zeros_like(p), np.zeros_like(p)
