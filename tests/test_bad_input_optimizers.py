@@ -61,7 +61,11 @@ CONSTRUCTION = {
     "name-int": (lambda: O.Adam(name=3), TypeError, ["Adam", "name"]),
     "unknown-kwarg": (lambda: O.SGD(momentun=0.9), ValueError, ["SGD", "not recognized", "momentun"]),
     "keras2-decay": (lambda: O.SGD(decay=0.01), ValueError, ["SGD", "decay", "InverseTimeDecay"]),
-    "loss_scale_factor": (lambda: O.Adam(loss_scale_factor=128.0), ValueError, ["Adam", "loss_scale_factor"]),
+    "loss_scale_factor-zero": (lambda: O.Adam(loss_scale_factor=0.0), ValueError, ["Adam", "loss_scale_factor"]),
+    "accumulation-one": (lambda: O.SGD(gradient_accumulation_steps=1), ValueError,
+                         ["SGD", "gradient_accumulation_steps", ">= 2"]),
+    "accumulation-float": (lambda: O.SGD(gradient_accumulation_steps=2.0), TypeError,
+                           ["SGD", "gradient_accumulation_steps"]),
     "use_ema-string": (lambda: O.Adam(use_ema="on"), TypeError, ["Adam", "use_ema"]),
     "ema_momentum-big": (lambda: O.SGD(use_ema=True, ema_momentum=1.5), ValueError, ["SGD", "ema_momentum"]),
     "ema_overwrite_frequency-zero": (lambda: O.SGD(use_ema=True, ema_overwrite_frequency=0), ValueError,
@@ -135,6 +139,9 @@ OPTIMIZERS = {
     "Adadelta": lambda lr=0.1: O.Adadelta(lr),
     "Lion": lambda lr=0.1: O.Lion(lr),
 }
+STEP_OPTIMIZERS = {**OPTIMIZERS,   # accumulating: the first call of a cycle only adds to the accumulators
+                   "Adam-accumulating": lambda lr=0.1: O.Adam(lr, gradient_accumulation_steps=3,
+                                                              loss_scale_factor=4.0)}
 
 
 def _setup(opt_name="Adam", lr=0.1):
@@ -142,7 +149,7 @@ def _setup(opt_name="Adam", lr=0.1):
     a = tg.Var(np.array([1.0, 2.0, 3.0], np.float32), name="a")
     b = tg.Var(np.array([[0.5, -0.5]]), name="b")
     c = tg.Var(np.array([4.0, 5.0], np.float32), name="c")
-    opt = OPTIMIZERS[opt_name](lr)
+    opt = STEP_OPTIMIZERS[opt_name](lr)
     opt.apply_gradients([(np.ones(3, np.float32), a), (np.ones((1, 2)), b)])
     return opt, a, b, c
 
@@ -198,7 +205,7 @@ STEP_CASES = {
 }
 
 
-@pytest.mark.parametrize("opt_name", ["Adam", "SGD", "Nadam"])
+@pytest.mark.parametrize("opt_name", ["Adam", "SGD", "Nadam", "Adam-accumulating"])
 @pytest.mark.parametrize("case", sorted(STEP_CASES))
 def test_failed_step_changes_nothing(case, opt_name):
     opt, a, b, c = _setup(opt_name)

@@ -279,3 +279,55 @@ def test_ema_finalize_and_config():
     assert (again.use_ema, again.ema_momentum, again.ema_overwrite_frequency) == (True, 0.5, None)
     opts.SGD(0.1).finalize_variable_values([w])                  # no EMA: nothing happens
     np.testing.assert_allclose(w.numpy(), [average])
+
+
+def test_gradient_accumulation_like_keras3():
+    """Keras 3: with gradient_accumulation_steps=3 two calls only accumulate; the third
+    applies the mean gradient; ``iterations`` counts updates."""
+    v = tf.Var(np.array([[1.0, 2.0], [3.0, 4.0]]))
+    g = np.ones((2, 2))
+    opt = opts.SGD(learning_rate=1.0, gradient_accumulation_steps=3)
+    assert opt.gradient_accumulation_steps == 3
+    opt.apply_gradients([(g, v)])
+    np.testing.assert_allclose(v.numpy(), [[1.0, 2.0], [3.0, 4.0]])
+    assert opt.iterations == 0
+    opt.apply_gradients([(3 * g, v)])
+    np.testing.assert_allclose(v.numpy(), [[1.0, 2.0], [3.0, 4.0]])
+    opt.apply_gradients([(2 * g, v)])
+    np.testing.assert_allclose(v.numpy(), [[-1.0, 0.0], [1.0, 2.0]])   # mean of 1, 3, 2 is 2
+    assert opt.iterations == 1
+    opt.apply_gradients([(g, v)])                                      # the accumulator restarted at 0
+    opt.apply_gradients([(g, v)])
+    opt.apply_gradients([(g, v)])
+    np.testing.assert_allclose(v.numpy(), [[-2.0, -1.0], [0.0, 1.0]])
+
+
+def test_gradient_accumulation_state_roundtrip_mid_cycle():
+    a, b = tf.Var(np.zeros(2)), tf.Var(np.zeros(2))
+    opt = opts.Adam(0.1, gradient_accumulation_steps=2)
+    gs = [np.array([1.0, -1.0]), np.array([0.5, 2.0]), np.array([3.0, 1.0]), np.array([-1.0, 1.0]),
+          np.array([2.0, 2.0])]
+    for g in gs[:3]:                          # one update, then one call into the next cycle
+        opt.apply_gradients([(g, a)])
+    state = opt.get_state([a])
+    assert state["iterations"] == 3           # raw calls, like Keras's saved _iterations
+    opt2 = opts.Adam.from_config(opt.get_config())
+    b.assign(a.numpy())
+    opt2.set_state(state, [b])
+    assert opt2.iterations == 1
+    for g in gs[3:]:
+        opt.apply_gradients([(g, a)])
+        opt2.apply_gradients([(g, b)])
+    np.testing.assert_array_equal(a.numpy(), b.numpy())
+
+
+def test_loss_scale_factor_like_keras3():
+    """The loss is multiplied by the factor (scale_loss) and the gradients divided by it."""
+    w = tf.Var(np.array([1.0]))
+    opt = opts.SGD(learning_rate=0.1, loss_scale_factor=1024.0)
+    assert float(opt.scale_loss(tf.Tensor(np.float64(2.0)))) == 2048.0
+    opt.apply_gradients([(np.array([1024.0 * 3.0]), w)])     # a gradient of the scaled loss
+    np.testing.assert_allclose(w.numpy(), [1.0 - 0.3])
+    w = tf.Var(np.array([1.0]))
+    opt.minimize(lambda: (w * w).sum(), [w])                 # minimize scales and unscales
+    np.testing.assert_allclose(w.numpy(), [1.0 - 0.1 * 2.0])

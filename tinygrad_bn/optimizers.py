@@ -11,7 +11,8 @@ Keras documents); it is evaluated once per step.  ``weight_decay`` is Keras 3's
 decoupled decay, ``var -= var * weight_decay * lr`` before the update (``AdamW`` is
 Adam with ``weight_decay=0.004``); ``exclude_from_weight_decay`` works as in Keras.
 ``use_ema`` keeps Keras 3's moving average of the weights (``ema_momentum``,
-``ema_overwrite_frequency``, ``finalize_variable_values``).
+``ema_overwrite_frequency``, ``finalize_variable_values``); ``loss_scale_factor``
+(``scale_loss``) and ``gradient_accumulation_steps`` work as in Keras 3.
 
 Every hyperparameter is validated when it is set (at construction or later), as
 Keras would, and ``apply_gradients`` checks every (gradient, variable) pair, the
@@ -117,6 +118,13 @@ def _count(owner, name, value):
     return int(value)
 
 
+def _accumulation(owner, name, value):
+    value = _count(owner, name, value)
+    if value < 2:
+        raise ValueError(f"{owner}: `{name}` must be an integer >= 2 (or None), got {name}={value!r}")
+    return value
+
+
 def _flag(owner, name, value):
     if isinstance(value, (bool, np.bool_)):
         return bool(value)
@@ -142,9 +150,6 @@ class _Hyper:
         if "_nslots" in d:   # a structural hyperparameter may change the slot count
             d["_nslots"] = len(obj._slot_names_for())
 
-
-# Keras arguments accepted only at their default (no-op) value: code that spells them out runs.
-_KERAS_NOOP_DEFAULTS = {"loss_scale_factor": None, "gradient_accumulation_steps": None}
 
 class StepCount(int):
     """The step count ``apply_gradients`` and ``minimize`` return (TF returns the
@@ -212,12 +217,15 @@ class Optimizer:
     use_ema = _Hyper(_flag)
     ema_momentum = _Hyper(_closed_unit)
     ema_overwrite_frequency = _Hyper(_optional(_count))
+    loss_scale_factor = _Hyper(_optional(_positive))
+    gradient_accumulation_steps = _Hyper(_optional(_accumulation))
     clipnorm = _Hyper(_optional(_clip))
     clipvalue = _Hyper(_optional(_clip))
     global_clipnorm = _Hyper(_optional(_clip))
 
     def __init__(self, learning_rate, weight_decay=None, clipnorm=None, clipvalue=None, global_clipnorm=None,
-                 name=None, use_ema=False, ema_momentum=0.99, ema_overwrite_frequency=None, **kwargs):
+                 name=None, use_ema=False, ema_momentum=0.99, ema_overwrite_frequency=None, loss_scale_factor=None,
+                 gradient_accumulation_steps=None, **kwargs):
         cls = type(self).__name__
         if "lr" in kwargs:  # Keras 2 spelling
             warnings.warn(f"{cls}: `lr` is deprecated, use `learning_rate`", DeprecationWarning, stacklevel=3)
@@ -228,12 +236,6 @@ class Optimizer:
                              "decay_rate=decay) for the same 1/(1 + decay * t) decay")
         if "jit_compile" in kwargs:
             _flag(cls, "jit_compile", kwargs.pop("jit_compile"))   # no effect: there is no compiler
-        for key, default in _KERAS_NOOP_DEFAULTS.items():
-            if key in kwargs:
-                value = kwargs.pop(key)
-                if value != default:
-                    raise ValueError(f"{cls}: `{key}`={value!r} is not supported (only the default "
-                                     f"{key}={default!r})")
         if kwargs:
             raise ValueError(f"{cls}: argument(s) not recognized: {kwargs}")
         given = [n for n, c in (("clipnorm", clipnorm), ("clipvalue", clipvalue),
@@ -253,6 +255,9 @@ class Optimizer:
         self.use_ema = use_ema
         self.ema_momentum = ema_momentum
         self.ema_overwrite_frequency = ema_overwrite_frequency
+        self.loss_scale_factor = loss_scale_factor
+        self.gradient_accumulation_steps = gradient_accumulation_steps
+        self._accum_phase = 0     # calls since the last update, with gradient_accumulation_steps
         self.name = name if name is not None else self._default_name
         self.iterations = 0
         self._slots = {}      # id(var) -> list of state arrays
@@ -377,7 +382,12 @@ class Optimizer:
         else:
             loss_value = loss
         var_list = list(var_list)
-        grads = tape.gradient(loss_value, var_list)
+        if self.loss_scale_factor is None:
+            grads = tape.gradient(loss_value, var_list)
+        else:   # the gradient of scale_loss(loss); apply_gradients divides it again
+            seed = np.full(np.shape(loss_value.data if isinstance(loss_value, Tensor) else loss_value),
+                           self.loss_scale_factor)
+            grads = tape.gradient(loss_value, var_list, output_gradients=seed)
         return self.apply_gradients(zip(grads, var_list))
 
     def apply(self, grads, trainable_variables):
@@ -431,6 +441,10 @@ class Optimizer:
             raise ValueError(f"{type(self).__name__}.apply_gradients: no (gradient, variable) pairs given")
         if len(checked) > 1:
             self._check_distinct(checked)
+        if self.loss_scale_factor is not None or self.gradient_accumulation_steps is not None:
+            checked = self._unscale_and_accumulate(checked)
+            if checked is None:            # an accumulation-only call
+                return StepCount(self.iterations)
         lr = self.current_learning_rate() if self._lr_kind else self._learning_rate
         t = self.iterations + 1
         consts = self._step_constants(lr, t)
@@ -454,7 +468,38 @@ class Optimizer:
             update(param, g, slots, consts, kern)
             if ema:
                 self._update_average(param, slots[-1], 0.0 if new else self.ema_momentum, t)
+        if self.gradient_accumulation_steps is not None:
+            acc = len(self._own_slot_names())
+            for _, v, _, _ in checked:
+                self._slots[id(v)][acc].fill(0)
+            self._accum_phase = 0
         return StepCount(t)
+
+    def scale_loss(self, loss):
+        """Keras: the loss times ``loss_scale_factor`` (the gradients are divided by it again
+        before the update), or the loss itself."""
+        return loss if self.loss_scale_factor is None else loss * self.loss_scale_factor
+
+    def _unscale_and_accumulate(self, checked):
+        """Keras's ``loss_scale_factor`` (gradients divided by it) and
+        ``gradient_accumulation_steps``: a call that is not the N-th only adds the gradients
+        to the accumulators (returns None); the N-th returns the mean of the N gradients."""
+        scale = self.loss_scale_factor
+        if scale is not None:
+            checked = [(g / np.asarray(scale, dtype=g.dtype), *rest) for g, *rest in checked]
+        steps = self.gradient_accumulation_steps
+        if steps is None:
+            return checked
+        acc = len(self._own_slot_names())
+        if self._accum_phase + 1 < steps:
+            for g, v, slots, _ in checked:
+                if slots is None:
+                    slots = self._make_slots(v)
+                slots[acc] += g
+            self._accum_phase += 1
+            return None
+        return [((g + slots[acc]) / np.asarray(steps, dtype=g.dtype) if slots is not None
+                 else g / np.asarray(steps, dtype=g.dtype), v, slots, kern) for g, v, slots, kern in checked]
 
     def _update_average(self, param, average, momentum, t):
         """Keras's EMA of the weights: ``average = m * average + (1 - m) * var`` (m = 0 on
@@ -578,8 +623,10 @@ class Optimizer:
 
     def _slot_names_for(self):
         """Names of each variable's state arrays, in order (the EMA ``average`` last)."""
-        own = self._own_slot_names()
-        return own + ("average",) if self.__dict__.get("use_ema") else own
+        names = self._own_slot_names()
+        if self.__dict__.get("gradient_accumulation_steps"):
+            names = names + ("gradient_accumulator",)
+        return names + ("average",) if self.__dict__.get("use_ema") else names
 
     def _own_slot_names(self):
         return ()
@@ -588,8 +635,10 @@ class Optimizer:
         return [0.0] * len(self._own_slot_names())
 
     def _slot_inits(self):
-        own = self._own_slot_inits()
-        return own + [0.0] if self.__dict__.get("use_ema") else own
+        inits = self._own_slot_inits()
+        if self.__dict__.get("gradient_accumulation_steps"):
+            inits = inits + [0.0]
+        return inits + [0.0] if self.__dict__.get("use_ema") else inits
 
     def _step_constants(self, lr, t):
         """Per-step numbers for ``_update``, from the learning rate and the step ``t`` (1 first).
@@ -610,8 +659,10 @@ class Optimizer:
 
     # -- state, for checkpoints ----------------------------------------------
     def get_state(self, var_list):
-        """``{"iterations": n, "slots": [[arrays] per variable of var_list]}`` (copies)."""
-        return {"iterations": self.iterations,
+        """``{"iterations": n, "slots": [[arrays] per variable of var_list]}`` (copies); with
+        ``gradient_accumulation_steps`` n counts calls, as Keras's raw iteration count does."""
+        steps = self.gradient_accumulation_steps
+        return {"iterations": self.iterations * steps + self._accum_phase if steps else self.iterations,
                 "slots": [[s.copy() for s in self._slots[id(v)]] if id(v) in self._slots else None
                           for v in var_list]}
 
@@ -644,7 +695,8 @@ class Optimizer:
                 if np.asarray(a).dtype.kind not in "fiu":
                     raise ValueError(f"{cls}.set_state: a slot of variable {v.name!r} has dtype "
                                      f"{np.asarray(a).dtype}, expected real numbers")
-        self.iterations = int(iterations)
+        steps = self.gradient_accumulation_steps
+        self.iterations, self._accum_phase = divmod(int(iterations), steps) if steps else (int(iterations), 0)
         self._restored_iterations(self.iterations)
         for v, s in zip(var_list, slots):
             if s is not None:
@@ -672,7 +724,9 @@ class Optimizer:
         return {"name": self.name, "learning_rate": lr, "weight_decay": self.weight_decay,
                 "clipnorm": self.clipnorm, "clipvalue": self.clipvalue, "global_clipnorm": self.global_clipnorm,
                 "use_ema": self.use_ema, "ema_momentum": self.ema_momentum,
-                "ema_overwrite_frequency": self.ema_overwrite_frequency}
+                "ema_overwrite_frequency": self.ema_overwrite_frequency,
+                "loss_scale_factor": self.loss_scale_factor,
+                "gradient_accumulation_steps": self.gradient_accumulation_steps}
 
     @classmethod
     def from_config(cls, config, custom_objects=None):
