@@ -536,3 +536,21 @@ def test_layer_config_round_trip(make):
     again = L.deserialize(L.serialize(layer))
     assert type(again) is type(layer)
     assert again.get_config() == cfg
+
+
+def test_layer_normalization_fuzz_against_numpy():
+    hypothesis = pytest.importorskip("hypothesis")
+    st = hypothesis.strategies
+
+    @hypothesis.settings(max_examples=12, deadline=None)
+    @hypothesis.given(st.lists(st.integers(1, 4), min_size=2, max_size=4), st.data())
+    def check(shape, data):
+        ndim = len(shape)
+        axes = data.draw(st.lists(st.integers(1, ndim - 1), min_size=1, max_size=ndim - 1, unique=True))
+        x = np.random.default_rng(sum(shape)).standard_normal(shape) * 3 + 1
+        out = L.LayerNormalization(axis=axes, epsilon=1e-3, dtype="float64")(x).numpy()
+        ax = tuple(sorted(axes))
+        ref = (x - x.mean(axis=ax, keepdims=True)) / np.sqrt(x.var(axis=ax, keepdims=True) + 1e-3)
+        np.testing.assert_allclose(out, ref, rtol=1e-10, atol=1e-12)
+
+    check()

@@ -459,3 +459,27 @@ def test_top_k_non_finite_rows_are_misses_and_ties_are_hits():
     m.update_state([0, 0, 1], [[0.9, np.nan, 0.0], [0.5, 0.5, 0.1], [0.2, 0.1, np.inf]])
     # row 0 holds NaN: miss; row 1: the label ties for the top: hit (TF's in_top_k); row 2: inf: miss
     assert m.result() == pytest.approx(1 / 3)
+
+
+def test_auc_roc_agrees_with_sklearn_on_random_scores():
+    sklearn_metrics = pytest.importorskip("sklearn.metrics")
+    rng = np.random.default_rng(7)
+    y = (rng.uniform(size=400) < 0.4).astype(np.float64)
+    s = np.clip(0.3 * y + rng.uniform(size=400) * 0.7, 0, 1)
+    w = rng.uniform(0.1, 2.0, size=400)
+    m = M.AUC(num_thresholds=4001)
+    m.update_state(y[:150], s[:150], sample_weight=w[:150])      # streaming: two batches
+    m.update_state(y[150:], s[150:], sample_weight=w[150:])
+    assert m.result() == pytest.approx(sklearn_metrics.roc_auc_score(y, s, sample_weight=w), abs=1e-3)
+
+
+def test_confusion_counts_with_unsorted_thresholds_and_boundaries():
+    p = M.Precision(thresholds=[0.7, 0.3])
+    p.update_state([0, 1], [0.4, 0.8])
+    p.update_state([1, 0], [0.5, 0.1])
+    np.testing.assert_allclose(p.result(), [1.0, 2 / 3])
+    r = M.Recall(thresholds=[0.5, 0.0, 1.0])
+    r.update_state([1, 1, 0], [0.5, 0.0, 1.0])     # equal to a threshold is not above it
+    np.testing.assert_array_equal(r.true_positives, [0, 1, 0])
+    np.testing.assert_array_equal(r.false_negatives, [2, 1, 2])
+    np.testing.assert_array_equal(r.false_positives, [1, 1, 0])

@@ -485,11 +485,26 @@ class _ConfusionMetric(Metric):
         pos = (t > 0.5).reshape(-1)              # Keras casts labels to bool
         p = p.reshape(-1)
         w = np.ones_like(p) if w is None else np.asarray(w, dtype=np.float64).reshape(-1)
-        above = p[None, :] > self.thresholds[:, None]
-        self.true_positives += (above & pos) @ w
-        self.false_positives += (above & ~pos) @ w
-        self.false_negatives += (~above & pos) @ w
-        self.true_negatives += (~above & ~pos) @ w
+        thr = np.asarray(self.thresholds, dtype=np.float64)
+        order = np.argsort(thr, kind="stable")
+        sorted_thr = thr[order]
+        n = len(thr)
+        # thresholds strictly below each prediction: it is "positive" at exactly those
+        below = np.searchsorted(sorted_thr, p, side="left")
+        at_or_below_pos = np.cumsum(np.bincount(below[pos], weights=w[pos], minlength=n + 1))[:n]
+        at_or_below_neg = np.cumsum(np.bincount(below[~pos], weights=w[~pos], minlength=n + 1))[:n]
+        tp = np.empty(n)
+        fp = np.empty(n)
+        fn = np.empty(n)
+        tn = np.empty(n)
+        tp[order] = w[pos].sum() - at_or_below_pos
+        fn[order] = at_or_below_pos
+        fp[order] = w[~pos].sum() - at_or_below_neg
+        tn[order] = at_or_below_neg
+        self.true_positives += tp
+        self.false_positives += fp
+        self.false_negatives += fn
+        self.true_negatives += tn
 
     def get_config(self):
         return {"name": self.name, "thresholds": self.init_thresholds, "top_k": self.top_k,
