@@ -148,7 +148,7 @@ class _Hyper:
         d = obj.__dict__
         d[self.name] = self.check(type(obj).__name__, self.name, value)
         if "_nslots" in d:   # a structural hyperparameter may change the slot count
-            d["_nslots"] = len(obj._slot_names_for())
+            obj._hyper_changed()
 
 
 class StepCount(int):
@@ -266,7 +266,16 @@ class Optimizer:
         self._wd_exclude_vars = []
         self._wd_exclude_pattern = None
         self._wd_cache = {}
-        self._nslots = len(self._slot_names_for())   # kept current by _Hyper.__set__
+        self._nslots = 0
+        self._hyper_changed()
+
+    def _hyper_changed(self):
+        """Derived numbers the step reads, kept current by every hyperparameter write."""
+        self._nslots = len(self._slot_names_for())
+        self._plain = not (self.weight_decay or self.use_ema or self.clipnorm is not None
+                           or self.clipvalue is not None or self.global_clipnorm is not None
+                           or self.loss_scale_factor is not None or self.gradient_accumulation_steps is not None
+                           or self._has_begin_step)
 
     _default_name = "optimizer"
 
@@ -441,13 +450,22 @@ class Optimizer:
             raise ValueError(f"{type(self).__name__}.apply_gradients: no (gradient, variable) pairs given")
         if len(checked) > 1:
             self._check_distinct(checked)
-        if self.loss_scale_factor is not None or self.gradient_accumulation_steps is not None:
+        plain = self._plain
+        if not plain and (self.loss_scale_factor is not None or self.gradient_accumulation_steps is not None):
             checked = self._unscale_and_accumulate(checked)
             if checked is None:            # an accumulation-only call
                 return StepCount(self.iterations)
         lr = self.current_learning_rate() if self._lr_kind else self._learning_rate
         t = self.iterations + 1
         consts = self._step_constants(lr, t)
+        update = self._update
+        if plain:   # no clipping, decay, EMA, ...: the common step, with the fewest checks
+            self.iterations = t
+            for g, v, slots, kern in checked:
+                if slots is None:
+                    slots = self._make_slots(v)
+                update(v._writable(), g, slots, consts, kern)
+            return StepCount(t)
         if self.clipvalue is not None or self.clipnorm is not None or self.global_clipnorm is not None:
             checked = self._clip_gradients(checked)
         wd = self.weight_decay
@@ -456,7 +474,6 @@ class Optimizer:
         if self._has_begin_step:
             self._begin_step(t)
         self.iterations = t
-        update = self._update
         ema = self.use_ema
         for g, v, slots, kern in checked:
             new = slots is None
