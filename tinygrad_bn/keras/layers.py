@@ -29,7 +29,7 @@ import numpy as np
 
 from .. import ops as _ops
 from ..ops.registry import op as _op
-from ..tensor import Tensor, Var, wrap
+from ..tensor import Tensor, wrap
 from . import functional as F
 from . import activations as _acts
 from . import base_layer as _base_layer
