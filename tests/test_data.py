@@ -427,3 +427,28 @@ def test_batches_helper():
     sh = list(tf.utils.batches(x, y, batch_size=5, shuffle=True, seed=0))
     assert sorted(np.concatenate([b[0] for b in sh]).tolist()) == list(range(10))
     assert all((b[1] == 2 * b[0]).all() for b in sh)
+
+
+def test_course_assignment_input_pipeline():
+    """The course's TF assignment pipeline, written with TF names only."""
+    rng = np.random.default_rng(0)
+    images = rng.integers(0, 256, (10, 4, 4, 3)).astype(np.uint8)
+    labels = rng.integers(0, 6, 10)
+    x_train = tf.data.Dataset.from_tensor_slices(images)
+    y_train = tf.data.Dataset.from_tensor_slices(labels)
+    assert x_train.element_spec == TensorSpec((4, 4, 3), np.uint8)
+
+    def normalize(image):
+        image = tf.cast(image, tf.float32) / 255.0
+        return tf.reshape(image, [-1, ])
+
+    def one_hot_matrix(label, depth=6):
+        return tf.reshape(tf.one_hot(label, depth, axis=0), shape=[-1, ])
+
+    dataset = tf.data.Dataset.zip((x_train.map(normalize), y_train.map(one_hot_matrix)))
+    assert dataset.cardinality().numpy() == 10
+    minibatches = dataset.batch(4).prefetch(8)
+    got = [(xb.numpy(), yb.numpy()) for xb, yb in minibatches]
+    assert [g[0].shape for g in got] == [(4, 48), (4, 48), (2, 48)]
+    np.testing.assert_allclose(got[1][0], images[4:8].reshape(4, -1) / 255.0, rtol=1e-6)
+    np.testing.assert_array_equal(got[2][1], np.eye(6)[labels[8:]])
