@@ -554,3 +554,18 @@ def test_layer_normalization_fuzz_against_numpy():
         np.testing.assert_allclose(out, ref, rtol=1e-10, atol=1e-12)
 
     check()
+
+
+def test_activity_regularizer_and_embedding_inside_sequential():
+    from tinygrad_bn.keras import Sequential
+    m = Sequential([L.Dense(2, kernel_initializer="ones", use_bias=False, activity_regularizer=regularizers.L1(1.0))])
+    m.compile(optimizer=tg.optimizers.SGD(0.0), loss="mse")
+    x = np.ones((4, 3), np.float32)
+    m(x)
+    # outputs are all 3: L1 = 24 over 4 samples; the targets match, so the loss is the penalty alone
+    assert [float(v.numpy()) for v in m.losses] == [6.0]
+    assert m.evaluate(x, np.full((4, 2), 3.0, np.float32), verbose=0) == pytest.approx(6.0)
+    e = Sequential([L.Embedding(5, 2, embeddings_initializer="ones"), L.Flatten()])
+    assert e(np.array([[1, 2, 3]])).numpy().tolist() == [[1.0] * 6]
+    with pytest.raises(ValueError, match="Embedding.*index 7"):
+        e(np.array([[1, 7, 3]]))

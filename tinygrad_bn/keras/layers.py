@@ -25,6 +25,8 @@ created) the first time it sees an input, or by ``layer.build(input_shape)``.
 """
 
 
+import functools
+
 import numpy as np
 
 from .. import ops as _ops
@@ -218,15 +220,29 @@ class _KerasLayer(Layer):
     def _add_weight(self, name, shape, initializer, trainable=True, regularizer=None):
         return self.add_weight(name, shape, initializer, trainable=trainable, regularizer=regularizer)
 
-    def __call__(self, inputs, *args, **kwargs):
-        y = super().__call__(inputs, *args, **kwargs)
-        if self._activity_reg is not None and isinstance(y, Tensor):
-            penalty = self._activity_reg(y)
-            n = y.shape[0] if y.ndim else 1
-            if n:
-                penalty = _ops.divide(penalty, float(n))   # batch-size independent, as tf.keras
-            self.add_loss(penalty)
-        return y
+    def __init_subclass__(cls, **kw):
+        super().__init_subclass__(**kw)
+        # The activity penalty is added by ``call`` itself (models may call ``layer.call`` directly,
+        # skipping ``__call__``): each concrete layer's ``call`` is wrapped once, here.
+        orig = cls.__dict__.get("call")
+        if orig is None or cls.__module__ != __name__:
+            return
+
+        @functools.wraps(orig)
+        def call(self, *args, **kwargs):
+            y = orig(self, *args, **kwargs)
+            if self._activity_reg is not None and isinstance(y, Tensor):
+                self._add_activity_loss(y)
+            return y
+
+        cls.call = call
+
+    def _add_activity_loss(self, y):
+        penalty = self._activity_reg(y)
+        n = y.shape[0] if y.ndim else 1
+        if n:
+            penalty = _ops.divide(penalty, float(n))   # batch-size independent, as tf.keras
+        self.add_loss(penalty)
 
     def get_config(self):
         cfg = super().get_config()
@@ -1213,9 +1229,14 @@ class Embedding(_KerasLayer):
     def __call__(self, x, *args, **kwargs):
         if not _is_concrete(x):
             return Layer.__call__(self, x, *args, **kwargs)
-        idx = self._indices(x)
+        idx = self._indices(x)           # before any cast to float: checked as given
         if not self.built:
             self.build((None,) + idx.shape[1:])
+        return self.call(idx)
+
+    def call(self, x, training=None):
+        # (a model may call this directly with its float-cast input: the indices are checked again)
+        idx = x if isinstance(x, np.ndarray) and x.dtype == np.int64 else self._indices(x)
         return _ops.getitem(self.embeddings, idx)
 
     def get_config(self):
