@@ -300,6 +300,7 @@ def test_a_generator_of_pairs_that_fails_midway_changes_nothing():
     _assert_unchanged(before, _snapshot(opt, [a, b, c]))
 
 
+@pytest.mark.filterwarnings("ignore:invalid value:RuntimeWarning")
 @pytest.mark.parametrize("opt_name", sorted(OPTIMIZERS))
 def test_nan_gradient_propagates_ieee(opt_name):
     """Not an error: a NaN gradient gives NaN where it is and finite values elsewhere, in

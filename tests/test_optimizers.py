@@ -708,6 +708,7 @@ def test_minimize_with_a_tape_and_a_callable_records_on_that_tape():
     assert float(w) == pytest.approx(3.0 - 0.1 * 6.0)
 
 
+@pytest.mark.filterwarnings("ignore:invalid value:RuntimeWarning", "ignore:overflow:RuntimeWarning")
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("make_opt", [lambda: optimizers.SGD(0.1), lambda: optimizers.SGD(0.1, momentum=0.9),
                                       lambda: optimizers.SGD(0.1, momentum=0.9, nesterov=True),
