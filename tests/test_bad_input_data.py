@@ -3,7 +3,6 @@ in ``tinygrad_bn.utils``: every case ends in a clear exception naming the functi
 argument (and the shapes / dtypes / file involved), or, where TF/Keras only warn, a warning.
 Nothing here can crash the interpreter (pure Python and NumPy), so no case needs a subprocess.
 """
-import itertools
 import warnings
 
 import numpy as np
@@ -110,6 +109,16 @@ CASES = {
                            ["Dataset.filter", "scalar boolean", "int64"]),
     "filter-vector-boolean": (lambda: list(D.from_tensor_slices(np.zeros((3, 2))).filter(lambda x: x > 0)),
                               ValueError, ["Dataset.filter", "scalar boolean", "(2,)"]),
+    "padded-batch-rank-mismatch": (lambda: D.from_tensor_slices(np.zeros((4, 3))).padded_batch(2, padded_shapes=(3, 3)),
+                                   ValueError, ["padded_batch", "padded_shapes", "rank 2", "(3,)"]),
+    "padded-batch-negative-dim": (lambda: D.from_tensor_slices(np.zeros((4, 3))).padded_batch(2, padded_shapes=(-3,)),
+                                  ValueError, ["padded_batch", "negative"]),
+    "padded-batch-vector-padding": (lambda: D.from_tensor_slices(np.zeros((4, 3))).padded_batch(
+        2, padding_values=np.zeros(2)), ValueError, ["padded_batch", "padding_values", "scalar", "(2,)"]),
+    "padded-batch-bad-shape": (lambda: D.from_tensor_slices(np.zeros((4, 3))).padded_batch(2, padded_shapes="x"),
+                               TypeError, ["padded_batch", "padded_shapes", "'x'"]),
+    "padded-batch-too-small": (lambda: list(D.from_tensor_slices(np.zeros((4, 3))).padded_batch(2, padded_shapes=2)),
+                               ValueError, ["padded_batch", "(3,)", "larger", "(2,)"]),
     "unbatch-scalars": (lambda: list(D.range(3).unbatch()), ValueError, ["Dataset.unbatch", "scalar"]),
     "concatenate-different-structures": (lambda: D.range(3).concatenate(D.zip(D.range(2), D.range(2))),
                                          TypeError, ["Dataset.concatenate", "structures"]),
@@ -193,7 +202,8 @@ CASES = {
                                  ["LambdaCallback", "on_epoch_end", "callable"]),
     "callback-class-not-instance": (lambda: _fit(callbacks.EarlyStopping), TypeError,
                                     ["callback", "EarlyStopping", "parentheses"]),
-    "callback-not-a-callback": (lambda: _fit(lambda *a: None), TypeError, ["callback", "Callback instance", "function"]),
+    "callback-not-a-callback": (lambda: _fit(lambda *a: None), TypeError,
+                                ["callback", "Callback instance", "function"]),
     # -- utils ---------------------------------------------------------------------------------------------
     "to-categorical-zero-classes": (lambda: tf.utils.to_categorical([0], num_classes=0), ValueError,
                                     ["to_categorical", "num_classes"]),

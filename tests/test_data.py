@@ -452,3 +452,24 @@ def test_course_assignment_input_pipeline():
     assert [g[0].shape for g in got] == [(4, 48), (4, 48), (2, 48)]
     np.testing.assert_allclose(got[1][0], images[4:8].reshape(4, -1) / 255.0, rtol=1e-6)
     np.testing.assert_array_equal(got[2][1], np.eye(6)[labels[8:]])
+
+
+def test_padded_batch_tf_docstring_examples():
+    A = Dataset.range(1, 5, output_type=np.int32).map(lambda x: np.full(int(x.numpy()), int(x.numpy()), np.int32))
+    assert as_list(A.padded_batch(2)) == [[[1, 0], [2, 2]], [[3, 3, 3, 0], [4, 4, 4, 4]]]
+    assert as_list(A.padded_batch(2, padded_shapes=5)) == [[[1, 0, 0, 0, 0], [2, 2, 0, 0, 0]],
+                                                           [[3, 3, 3, 0, 0], [4, 4, 4, 4, 0]]]
+    assert as_list(A.padded_batch(2, padded_shapes=5, padding_values=-1)) == [
+        [[1, -1, -1, -1, -1], [2, 2, -1, -1, -1]], [[3, 3, 3, -1, -1], [4, 4, 4, 4, -1]]]
+    elements = [([1, 2, 3], [10]), ([4, 5], [11, 12])]
+    ds = Dataset.from_generator(lambda: iter(elements), (np.int32, np.int32))
+    ds = ds.padded_batch(2, padded_shapes=([4], [None]), padding_values=(-1, 100))
+    out = list(ds.as_numpy_iterator())
+    assert len(out) == 1 and out[0][0].dtype == np.int32
+    assert out[0][0].tolist() == [[1, 2, 3, -1], [4, 5, -1, -1]] and out[0][1].tolist() == [[10, 100], [11, 12]]
+    E = Dataset.zip((A, A)).padded_batch(2, padding_values=-1)
+    assert as_list(E) == [([[1, -1], [2, 2]], [[1, -1], [2, 2]]),
+                          ([[3, 3, 3, -1], [4, 4, 4, 4]], [[3, 3, 3, -1], [4, 4, 4, 4]])]
+    assert A.padded_batch(3, drop_remainder=True).cardinality() == 1
+    with pytest.raises(ValueError, match=r"padded_batch.*\(4,\).*\(3,\)"):
+        list(A.padded_batch(4, padded_shapes=3))

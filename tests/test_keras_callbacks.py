@@ -5,7 +5,6 @@ one under test (it overwrites the logged value), so the expected epochs follow f
 rules worked out by hand, not from this implementation.
 """
 import io
-import json
 import os
 import signal
 import subprocess

@@ -475,6 +475,16 @@ class Dataset:
         _parallel_arg(num_parallel_calls, "Dataset.batch")
         return _Batch(self, batch_size, drop_remainder)
 
+    def padded_batch(self, batch_size, padded_shapes=None, padding_values=None, drop_remainder=False,
+                     name=None):
+        """Like ``batch``, padding each component to a common shape first: the
+        ``padded_shapes`` entry for it (``None`` / ``-1`` dimensions, and the default,
+        take the largest size in the batch), filled with ``padding_values`` (default 0)."""
+        fn = "Dataset.padded_batch"
+        batch_size = _int_arg(batch_size, fn, "batch_size", minimum=1)
+        drop_remainder = _bool_arg(drop_remainder, fn, "drop_remainder")
+        return _PaddedBatch(self, batch_size, padded_shapes, padding_values, drop_remainder)
+
     def unbatch(self, name=None):
         """Split each element along its first axis (the inverse of ``batch``)."""
         return _Unbatch(self)
@@ -1029,6 +1039,116 @@ def _stack(elements):
                                  f"{k} had shape {a.shape} dtype {a.dtype}")
         cols.append(np.stack(col))
     return _pack(first, cols)
+
+
+def _broadcast_struct(value, template, fn, what):
+    """``value`` given once for every component, or with ``template``'s structure."""
+    if value is None or not isinstance(value, (tuple, list, dict)) or (
+            what == "padded_shapes" and isinstance(value, (tuple, list)) and not isinstance(template, tuple)):
+        return _map_struct(lambda leaf, p: value, template)
+    value = _listless(value) if what != "padded_shapes" else value
+    if isinstance(template, tuple):
+        if not isinstance(value, (tuple, list)) or len(value) != len(template):
+            raise ValueError(f"{fn}: {what} {value!r} does not match the element structure {_describe(template)}")
+        kids = [_broadcast_struct(v, t, fn, what) for v, t in zip(value, template)]
+        return type(template)._make(kids) if _is_namedtuple(template) else tuple(kids)
+    if isinstance(template, dict):
+        if not isinstance(value, dict) or set(value) != set(template):
+            raise ValueError(f"{fn}: {what} {value!r} does not match the element structure {_describe(template)}")
+        return {k: _broadcast_struct(value[k], template[k], fn, what) for k in template}
+    return value
+
+
+class _PaddedBatch(_Batch):
+    def __init__(self, inp, batch_size, padded_shapes, padding_values, drop_remainder):
+        super().__init__(inp, batch_size, drop_remainder)
+        fn = "Dataset.padded_batch"
+        spec = inp._spec()
+        shapes = _broadcast_struct(padded_shapes, spec, fn, "padded_shapes")
+        values = _broadcast_struct(padding_values, spec, fn, "padding_values")
+
+        def shape_of(sh, s, p):
+            if sh is None:
+                return None if s.shape is None else (None,) * len(s.shape)
+            if isinstance(sh, Tensor):
+                sh = sh.data.tolist()
+            if isinstance(sh, (int, np.integer)) and not isinstance(sh, (bool, np.bool_)):
+                sh = (sh,)                     # TF: padded_shapes=5 is the shape [5]
+            try:
+                dims = tuple(None if d is None or int(d) == -1 else int(d) for d in sh)
+            except (TypeError, ValueError):
+                raise TypeError(f"{fn}: padded_shapes for {p} must be a shape (a tuple of ints, None or -1), "
+                                f"got {sh!r}") from None
+            if any(d is not None and d < 0 for d in dims):
+                raise ValueError(f"{fn}: padded_shapes for {p} has a negative dimension: {sh!r}")
+            if s.shape is not None and len(s.shape) != len(dims):
+                raise ValueError(f"{fn}: padded_shapes for {p} is {sh!r} (rank {len(dims)}), but the component has "
+                                 f"shape {s.shape} (rank {len(s.shape)})")
+            return dims
+        flat_spec = _flatten(spec)
+        self._shapes = [shape_of(sh, s, p) for sh, s, p in
+                        zip(_flatten_shapes(shapes, spec), flat_spec, _paths(spec))]
+        self._values = []
+        for v, s, p in zip(_flatten(values), flat_spec, _paths(spec)):
+            arr = np.zeros((), s.dtype) if v is None else _to_array(v, f"{fn}: padding_values for {p}")
+            if arr.ndim != 0:
+                raise ValueError(f"{fn}: padding_values for {p} must be a scalar, got shape {arr.shape}")
+            self._values.append(arr.astype(s.dtype))
+        self._spec_value = _pack(spec, [TensorSpec(None if sh is None else
+                                                   (batch_size if drop_remainder else None,) + sh, s.dtype)
+                                        for sh, s in zip(self._shapes, flat_spec)])
+
+    def _elements(self):
+        buf = []
+        for e in self._input._elements():
+            buf.append(e)
+            if len(buf) == self._bs:
+                yield self._pad(buf)
+                buf = []
+        if buf and not self._drop:
+            yield self._pad(buf)
+
+    def _pad(self, elements):
+        fn = "Dataset.padded_batch"
+        first = elements[0]
+        flat = [_flatten(e) for e in elements]
+        paths = _paths(first)
+        cols = []
+        for c, (target, pad) in enumerate(zip(self._shapes, self._values)):
+            col = [f[c] for f in flat]
+            rank = col[0].ndim
+            if any(a.ndim != rank for a in col):
+                raise ValueError(f"{fn}: the elements' {paths[c]} have different ranks: "
+                                 f"{sorted({a.shape for a in col})}")
+            target = target or (None,) * rank
+            shape = tuple(max(a.shape[d] for a in col) if t is None else t for d, t in enumerate(target))
+            for k, a in enumerate(col):
+                if any(n > m for n, m in zip(a.shape, shape)):
+                    raise ValueError(f"{fn}: element {k}'s {paths[c]} has shape {a.shape}, larger than the padded "
+                                     f"shape {shape}")
+            out = np.full((len(col),) + shape, pad, dtype=pad.dtype)
+            for k, a in enumerate(col):
+                out[(k,) + tuple(slice(0, n) for n in a.shape)] = a
+            cols.append(out)
+        return _pack(first, cols)
+
+    def _spec(self):
+        return self._spec_value
+
+
+def _flatten_shapes(shapes, spec):
+    """Flatten ``padded_shapes`` along ``spec``'s structure (a shape is a tuple itself)."""
+    if isinstance(spec, tuple):
+        out = []
+        for sh, sp in zip(shapes, spec):
+            out.extend(_flatten_shapes(sh, sp))
+        return out
+    if isinstance(spec, dict):
+        out = []
+        for k in spec:
+            out.extend(_flatten_shapes(shapes[k], spec[k]))
+        return out
+    return [shapes]
 
 
 class _Unbatch(_Unary):

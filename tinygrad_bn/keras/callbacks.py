@@ -650,7 +650,8 @@ class CSVLogger(Callback):
         try:
             self.filename = os.fspath(filename)
         except TypeError:
-            raise TypeError(f"CSVLogger: filename must be a str or os.PathLike, got {type(filename).__name__}") from None
+            raise TypeError(f"CSVLogger: filename must be a str or os.PathLike, got "
+                            f"{type(filename).__name__}") from None
         if not self.filename:
             raise ValueError("CSVLogger: filename must not be empty")
         if not isinstance(separator, str) or len(separator) != 1:
