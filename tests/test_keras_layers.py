@@ -569,3 +569,12 @@ def test_activity_regularizer_and_embedding_inside_sequential():
     assert e(np.array([[1, 2, 3]])).numpy().tolist() == [[1.0] * 6]
     with pytest.raises(ValueError, match="Embedding.*index 7"):
         e(np.array([[1, 7, 3]]))
+
+
+def test_user_class_with_a_builtin_name_does_not_hijack_deserialize():
+    class Add(tg.keras.layers.Layer):     # a user's own layer that happens to share the name
+        pass
+
+    again = L.deserialize(L.serialize(L.Add(name="builtin_add")))
+    assert type(again) is L.Add
+    assert type(L.deserialize(L.serialize(Add(name="mine")), custom_objects={"Add": Add})) is Add

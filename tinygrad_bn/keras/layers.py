@@ -1256,9 +1256,19 @@ def serialize(layer):
     return {"class_name": type(layer).__name__, "config": layer.get_config()}
 
 
+def _builtin_classes():
+    """The library's own layer classes by name (a user class of the same name, e.g. a test's
+    ``class Add(Layer)``, must not replace them when a saved model is loaded)."""
+    out = {}
+    for obj in list(globals().values()) + [InputLayer]:
+        if isinstance(obj, type) and issubclass(obj, Layer) and not obj.__name__.startswith("_"):
+            out[obj.__name__] = obj
+    return out
+
+
 def deserialize(config, custom_objects=None):
     name = config["class_name"]
-    cls = (custom_objects or {}).get(name) or _LAYER_CLASSES.get(name)
+    cls = (custom_objects or {}).get(name) or _builtin_classes().get(name) or _LAYER_CLASSES.get(name)
     if cls is None:
         raise ValueError(f"unknown layer class {name!r}; pass it in custom_objects={{{name!r}: cls}}")
     cfg = dict(config.get("config", {}))
