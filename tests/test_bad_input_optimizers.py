@@ -187,6 +187,8 @@ STEP_CASES = {
     "same-var-twice": (lambda o, a, b, c: o.apply_gradients([_ok(a), _ok(c), _ok(a)]), ValueError,
                        ["'a'", "more than once"]),
     "empty": (lambda o, a, b, c: o.apply_gradients([]), ValueError, ["apply_gradients", "no"]),
+    "apply-length-mismatch": (lambda o, a, b, c: o.apply([np.ones(3, np.float32)], [a, b]), ValueError,
+                              ["apply", "1 gradients for 2 variables"]),
     "not-pairs": (lambda o, a, b, c: o.apply_gradients([a, b]), TypeError, ["apply_gradients", "pairs"]),
     "minimize-non-callable-loss": (lambda o, a, b, c: o.minimize((a * a).sum(), [a]), TypeError,
                                    ["minimize", "callable"]),

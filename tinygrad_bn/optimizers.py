@@ -400,7 +400,12 @@ class Optimizer:
         return self.apply_gradients(zip(grads, var_list))
 
     def apply(self, grads, trainable_variables):
-        """Keras 3's form: ``apply(grads, variables)`` = ``apply_gradients(zip(grads, variables))``."""
+        """Keras 3's form: ``apply(grads, variables)`` = ``apply_gradients(zip(grads, variables))``,
+        with the two lists required to have the same length (zip would drop the extras)."""
+        grads, trainable_variables = list(grads), list(trainable_variables)
+        if len(grads) != len(trainable_variables):
+            raise ValueError(f"{type(self).__name__}.apply: {len(grads)} gradients for {len(trainable_variables)} "
+                             "variables; give one gradient per variable. No variable was updated.")
         return self.apply_gradients(zip(grads, trainable_variables))
 
     def build(self, var_list):
