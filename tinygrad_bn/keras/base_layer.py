@@ -322,6 +322,18 @@ _UNTRACKED = frozenset(("_vars", "_losses", "_callable_losses", "_weight_regular
                         "compiled_metrics", "_loss_tracker", "loss", "_loss_weights"))
 
 
+def _walk_container(c, out, seen, depth):
+    if depth > 8:
+        return
+    for e in (c.values() if isinstance(c, dict) else c):
+        if isinstance(e, Layer):
+            if id(e) not in seen:
+                seen.add(id(e))
+                out.append(e)
+        elif isinstance(e, (list, tuple, dict)):
+            _walk_container(e, out, seen, depth + 1)
+
+
 class Layer:
     """Base class of all layers (and of ``Model``).
 
@@ -407,22 +419,19 @@ class Layer:
         object.__delattr__(self, name)
 
     def _direct_sublayers(self):
+        """The tracked sublayers, in assignment order (containers walked depth first), each once."""
+        tracked = self.__dict__.get("_tracked")
+        if not tracked:
+            return []
         out = []
-        seen = set()
-
-        def walk(v, depth=0):
+        seen = {id(self)}
+        for v in tracked.values():
             if isinstance(v, Layer):
-                if v is not self and id(v) not in seen:
+                if id(v) not in seen:
                     seen.add(id(v))
                     out.append(v)
-            elif isinstance(v, dict) and depth < 8:
-                for e in v.values():
-                    walk(e, depth + 1)
-            elif isinstance(v, (list, tuple)) and depth < 8:
-                for e in v:
-                    walk(e, depth + 1)
-        for v in self.__dict__.get("_tracked", {}).values():
-            walk(v)
+            else:
+                _walk_container(v, out, seen, 0)
         return out
 
     def _flatten_layers(self, include_self=True, recursive=True):
@@ -487,10 +496,10 @@ class Layer:
             for var, intrinsic in layer._vars:
                 var.trainable = intrinsic and value
 
-    def _collect(self, which):
+    def _collect(self, which, layers=None):
         seen = set()
         out = []
-        for layer in self._flatten_layers():
+        for layer in (self._flatten_layers() if layers is None else layers):
             for var, intrinsic in layer._vars:
                 if id(var) in seen:
                     continue

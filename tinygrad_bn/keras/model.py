@@ -51,8 +51,8 @@ from ..utils import derive_rng
 from . import callbacks as _callbacks
 from . import losses as _losses
 from . import metrics as _metrics
-from .base_layer import (InputLayer, KerasTensor, Layer, _as_input, _call_losses, _call_scope, _fmt_shape,
-                         _is_structure,
+from .base_layer import (_STATE, InputLayer, KerasTensor, Layer, PendingStateUpdates, _as_input, _call_losses,
+                         _call_scope, _clear_call_losses, _fmt_shape, _is_structure,
                          _probe_output_shape, _unique_name, deferred_state_updates, flatten, map_structure)
 from .progress import EpochProgress, format_logs
 
@@ -376,6 +376,7 @@ class Model(Layer):
         self._step_tvars = None
         self._step_layer_ids = None
         self._step_static_losses = None
+        self._step_plain_loss = None
         self._single_loss = None
         self._out_cache = {}
         self._metric_weighted = []
@@ -819,24 +820,42 @@ class Model(Layer):
         x, y, sample_weight = unpack_x_y_sample_weight(data)
         return self._default_train_step(x, y, sample_weight)
 
-    def _default_train_step(self, x, y, sample_weight=None):
-        # The body of the default train_step (fit calls it directly when train_step is not overridden).
+    def _default_train_step(self, x, y, sample_weight=None, logs=True):
+        # The body of the default train_step (fit calls it directly when train_step is not overridden;
+        # with logs=False when nothing reads per-batch logs: the metrics are then read at the epoch end).
         tvars = self._step_tvars
         if tvars is None:
             tvars = self.trainable_variables
         forward = self._step_forward
         with GradientTape() as tape:
             if forward is not None:
-                with _call_scope(True):
+                # _call_scope(True), written out: this runs once per batch
+                st = _STATE
+                depth, prev = st.depth, st.training
+                if depth == 0 and st.loss_layers:
+                    _clear_call_losses()
+                st.training, st.depth = True, depth + 1
+                try:
                     y_pred = forward(x, True)
+                finally:
+                    st.training, st.depth = prev, depth
             else:
                 y_pred = self(x, training=True)
-            loss = self.compute_loss(x, y, y_pred, sample_weight)
+            plain = self._step_plain_loss
+            if (plain is not None and sample_weight is None and not _STATE.loss_layers
+                    and type(y_pred) is Tensor):
+                loss = plain(y, y_pred)
+            else:
+                loss = self.compute_loss(x, y, y_pred, sample_weight)
         grads = tape.gradient(loss, tvars)
         self.optimizer.apply_gradients(zip(grads, tvars))
         n = len(x) if type(x) is Tensor else len(flatten(x)[0])
         self._loss_tracker.update_state(float(loss.data), n)
-        return self.compute_metrics(x, y, y_pred, sample_weight)
+        if logs:
+            return self.compute_metrics(x, y, y_pred, sample_weight)
+        if self._metrics:
+            self._update_compiled_metrics(y, y_pred, sample_weight)
+        return None
 
     def test_step(self, data):
         """One evaluation step (no tape, ``training=False``); returns the metrics."""
@@ -1096,24 +1115,28 @@ class Model(Layer):
         if validation_data is not None:
             val = self._prepare_validation(validation_data, fn)
 
-        tvars = self.trainable_variables
-        if not tvars and self.built and type(self).train_step is Model.train_step:
+        self._begin_steps(kind)
+        if not self._step_tvars and self.built and type(self).train_step is Model.train_step:
+            self._end_steps()
             raise ValueError("fit: the model has no trainable variables (all layers frozen?)")
-        self._warn_softmax_with_logits()
-
-        history = History()
-        cbs = _callbacks.CallbackList(list(callbacks) + [history], self,
-                                      {"epochs": epochs, "steps": steps, "verbose": verbose,
-                                       "batch_size": bs, "samples": None if kind != "arrays" else n})
+        try:
+            self._warn_softmax_with_logits()
+            history = History()
+            cbs = _callbacks.CallbackList(list(callbacks) + [history], self,
+                                          {"epochs": epochs, "steps": steps, "verbose": verbose,
+                                           "batch_size": bs, "samples": None if kind != "arrays" else n})
+        except BaseException:
+            self._end_steps()
+            raise
         self.history = history
         self.stop_training = False
         batch_begin, batch_end = cbs.batch_begin, cbs.batch_end
+        st = _STATE
         fast_step = not custom_step
         step = self._default_train_step if fast_step else self.train_step
         rng = self._rng
         persistent = None         # with steps_per_epoch: one iterator across epochs (as Keras)
         ran_out = False
-        self._begin_steps(kind)
         try:
             cbs.on_train_begin({})
             # As Keras 3: a callback (BackupAndRestore) may set the epoch to resume at.
@@ -1137,6 +1160,7 @@ class Model(Layer):
                                                             shuffle, rng, class_table, fn)), None
                 logs = {}
                 bar = EpochProgress(epoch, epochs, steps, verbose)
+                want_logs = bool(batch_end)
                 b = 0
                 while limit is None or b < limit:
                     try:
@@ -1152,14 +1176,20 @@ class Model(Layer):
                     if batch_begin:
                         for cb in batch_begin:
                             cb.on_train_batch_begin(b, {})
-                    with deferred_state_updates() as pending:
-                        logs = step(*data) if fast_step else step(data)
+                    # deferred_state_updates(), written out: this runs once per batch
+                    outer = st.pending
+                    pending = st.pending = PendingStateUpdates(outer)
+                    try:
+                        if fast_step:
+                            logs = step(*data, logs=want_logs)
+                        else:
+                            logs = self._logs_to_floats(step(data))
                         pending.commit()
-                    if custom_step:
-                        logs = self._logs_to_floats(logs)
+                    finally:
+                        st.pending = outer
                     b += 1
                     if bar.bar is not None:
-                        bar.update(b, lambda: logs)
+                        bar.update(b, lambda: logs if logs is not None else self.get_metrics_result())
                     if batch_end:
                         for cb in batch_end:
                             cb.on_train_batch_end(b - 1, dict(logs))
@@ -1169,7 +1199,7 @@ class Model(Layer):
                 if b == 0:
                     bar.close({})
                     break
-                logs = dict(logs)
+                logs = dict(logs) if logs is not None else self.get_metrics_result()
                 if val is not None and (epoch + 1) % validation_freq == 0:
                     vlogs = self._evaluate_source(val, validation_batch_size or bs or 32, validation_steps, fn)
                     for k, v in vlogs.items():
@@ -1200,16 +1230,25 @@ class Model(Layer):
 
     def _begin_steps(self, kind):
         if not self.built:     # built by the first batch (a Dataset or generator): the general path
-            self._step_tvars = self._step_layer_ids = self._step_static_losses = self._step_forward = None
+            self._end_steps()
             return
         layers = self._flatten_layers()
-        self._step_tvars = self.trainable_variables
+        self._step_tvars = self._collect(True, layers)
         self._step_layer_ids = {id(l) for l in layers}
         self._step_static_losses = [l for l in layers if l._callable_losses or l._weight_regularizers]
         self._step_forward = self._fast_forward() if kind == "arrays" else None
+        # The compiled loss alone (no regularizers, compute_loss not overridden): called directly.
+        self._step_plain_loss = None
+        if type(self).compute_loss is Model.compute_loss and not self._step_static_losses \
+                and self.loss is not None and not isinstance(self.loss, (list, dict)):
+            if self._graph is None or len(self._graph["out_list"]) == 1:
+                self._resolve_losses(1)
+            if self._single_loss is not None:
+                self._step_plain_loss = self._single_loss[0]
 
     def _end_steps(self):
         self._step_tvars = self._step_layer_ids = self._step_static_losses = self._step_forward = None
+        self._step_plain_loss = None
 
     def _epoch_source(self, kind, x, y, sw, bs, shuffle, rng, class_table, fn):
         if kind == "arrays":
