@@ -1,8 +1,12 @@
 import numpy as np
 from numpy.typing import NDArray
 
+# Every kernel: read-only inputs are copied when strided / misaligned / byte-swapped;
+# outputs must be C-contiguous, aligned, writeable, of the exact dtype and shape, and may
+# not share memory with an input or another output (TypeError / ValueError otherwise).
+
 def max_threads() -> int: ...
-def select_isa(baseline: bool = ...) -> int: ...
+def select_isa(baseline: bool = ..., *, level: int | None = ...) -> int: ...
 def bn_train_forward(x: NDArray[np.floating], gamma: NDArray[np.floating], beta: NDArray[np.floating],
                      epsilon: float, out: NDArray[np.floating] | None = ...,
                      mean: NDArray[np.float64] | None = ..., var: NDArray[np.float64] | None = ...,
@@ -19,3 +23,4 @@ def bn_train_backward(x: NDArray[np.floating], dy: NDArray[np.floating], mean: N
 def bn_infer_backward(x: NDArray[np.floating], dy: NDArray[np.floating], mean: NDArray[np.float64],
                       a: NDArray[np.float64], dx: NDArray[np.floating], sum_dy: NDArray[np.float64],
                       sum_dyxc: NDArray[np.float64]) -> None: ...
+def _set_num_threads(n: int) -> None: ...
