@@ -585,6 +585,9 @@ def test_keras_namespace_mirrors_tf_keras():
     assert keras.Sequential is Sequential and keras.Model is Model and keras.Input is Input
     np.testing.assert_array_equal(keras.utils.to_categorical([0, 2], 3), [[1, 0, 0], [0, 0, 1]])
     assert keras.backend.floatx() == "float32"
+    from tinygrad_bn.keras.models import Sequential as S2, load_model   # tf.keras.models
+    import tinygrad_bn.keras.backend as K
+    assert S2 is Sequential and callable(load_model) and K.epsilon() == pytest.approx(1e-7)
     assert issubclass(Sequential, Model) and issubclass(Model, Layer)
 
 
