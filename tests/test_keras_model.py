@@ -601,3 +601,28 @@ def test_dropout_model_trains_with_a_seeded_rng_and_predicts_deterministically()
         warnings.simplefilter("error")
         m.fit(x, y, epochs=2, verbose=0)
     np.testing.assert_array_equal(m.predict(x), m.predict(x))
+
+
+def test_dense_kernel_regularizer_enters_fit_loss():
+    layer = Dense(1, use_bias=False, kernel_initializer="ones", kernel_regularizer=keras.regularizers.l2(0.1))
+    m = Sequential([Input(shape=(3,)), layer])
+    assert len(m.losses) == 1 and float(m.losses[0]) == pytest.approx(0.3)     # 0.1 * sum(ones(3)**2)
+    m.compile(optimizer=tg.optimizers.SGD(0.5), loss="mse")
+    h = m.fit(np.zeros((4, 3), np.float32), np.zeros((4, 1), np.float32), batch_size=4, epochs=1, verbose=0)
+    assert h.history["loss"][0] == pytest.approx(0.3)
+    np.testing.assert_allclose(layer.kernel.numpy(), np.full((3, 1), 1 - 0.5 * 0.2), rtol=1e-6)
+
+
+def test_automatic_names_are_unique_across_threads():
+    import threading
+    names = []
+
+    def make():
+        names.extend(Dense(1).name for _ in range(50))
+
+    threads = [threading.Thread(target=make) for _ in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(names) == 300 and len(set(names)) == 300
