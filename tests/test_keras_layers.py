@@ -578,3 +578,13 @@ def test_user_class_with_a_builtin_name_does_not_hijack_deserialize():
     again = L.deserialize(L.serialize(L.Add(name="builtin_add")))
     assert type(again) is L.Add
     assert type(L.deserialize(L.serialize(Add(name="mine")), custom_objects={"Add": Add})) is Add
+
+
+def test_softplus_and_mish_accurate_on_a_dense_grid():
+    x = np.linspace(-60.0, 60.0, 2401)
+    sp = np.array([math.log1p(math.exp(-abs(v))) + max(v, 0.0) for v in x])
+    np.testing.assert_allclose(activations.softplus(x).numpy(), sp, rtol=4e-16, atol=0)
+    mish = x * np.tanh(sp)
+    np.testing.assert_allclose(activations.mish(x).numpy(), mish, rtol=1e-15, atol=1e-300)
+    x32 = x.astype(np.float32)
+    np.testing.assert_allclose(activations.softplus(x32).numpy(), sp, rtol=2e-7, atol=1e-30)

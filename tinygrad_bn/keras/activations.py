@@ -162,25 +162,25 @@ def selu(x):
 
 
 def softplus(x):
-    """``log(1 + exp(x))``, computed stably; its gradient is ``sigmoid(x)`` everywhere.
+    """``log(1 + exp(x))``, to the last digits; its gradient is ``sigmoid(x)`` everywhere.
 
-    Written as ``m + log(exp(x - m) + exp(-m))`` with the constant shift
-    ``m = max(x, 0)`` (exact for any constant), with ``exp(x)`` and ``x`` on the
-    far tails where ``1 + tiny`` would round (as TF does).
+    The value comes from NumPy's ``logaddexp(0, x)``; the tape differentiates the
+    composite ``where(x > 0, x, 0) + log(1 + exp(t))`` with ``t = -|x|`` written as
+    ``where(x > 0, -x, x)`` (so the slope at 0 is exactly 1/2 and nothing overflows),
+    which equals it up to rounding: ``y = composite + stop_gradient(exact - composite)``.
     """
     x = _t(x)
     xd = _d(x)
-    dt = xd.dtype if xd.dtype.kind == "f" else np.dtype(np.float32)
-    m = np.maximum(xd, 0).astype(dt, copy=False)
-    body = _ops.add(_ops.log(_ops.add(_ops.exp(_ops.subtract(x, m)), np.exp(-m))), m)
-    tail = math.log(np.finfo(dt).eps) + 2.0       # about -34 in float64, -14 in float32
-    small = xd < tail
-    large = xd > -tail
-    if small.any():
-        body = _ops.where(small, _ops.exp(_ops.minimum(x, np.zeros((), dt))), body)
-    if large.any():
-        body = _ops.where(large, x, body)
-    return body
+    dt = xd.dtype
+    zero = np.zeros((), dt)
+    positive = xd > 0
+    t = _ops.where(positive, _ops.negative(x), x)
+    approx = _ops.add(_ops.where(positive, x, zero), _ops.log(_ops.add(_ops.exp(t), 1.0)))
+    exact = np.logaddexp(np.zeros((), dt), xd)
+    correction = (exact - approx.data).astype(dt, copy=False)
+    if not correction.any():
+        return approx
+    return _ops.add(approx, _ops.stop_gradient(correction))
 
 
 def softsign(x):
