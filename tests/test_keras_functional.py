@@ -158,3 +158,25 @@ def test_graph_errors():
         model.predict(np.zeros((2, 4), np.float32))
     with pytest.raises(ValueError, match="was built for inputs with 3 features"):
         out._keras_history[0](Input(shape=(5,)))
+
+
+def test_metrics_per_output_are_named_after_the_output():
+    x = Input(shape=(4,))
+    model = Model(x, [Dense(1, name="reg")(x), Dense(3, name="cls")(x)])
+    rng = np.random.default_rng(3)
+    xs = rng.standard_normal((16, 4)).astype(np.float32)
+    yr = rng.standard_normal((16, 1)).astype(np.float32)
+    yc = rng.integers(0, 3, 16)
+    model.compile(optimizer=tg.optimizers.SGD(0.0), loss=["mse", SparseCategoricalCrossentropy(from_logits=True)],
+                  metrics={"cls": ["accuracy"], "reg": ["mae"]})
+    logs = model.evaluate(xs, [yr, yc], verbose=0, return_dict=True)
+    pr, pc = model.predict(xs)
+    assert set(logs) == {"loss", "reg_mae", "cls_accuracy"}
+    assert logs["cls_accuracy"] == pytest.approx(float((pc.argmax(1) == yc).mean()))
+    assert logs["reg_mae"] == pytest.approx(float(np.abs(pr - yr).mean()), rel=1e-5)
+    model.compile(optimizer="sgd", loss="mse", metrics=["mae"])
+    h = model.fit(xs, [yr, np.eye(3)[yc]], epochs=1, verbose=0)
+    assert set(h.history) == {"loss", "reg_mae", "cls_mae"}
+    with pytest.raises(ValueError, match="not outputs"):
+        model.compile(optimizer="sgd", loss="mse", metrics={"nope": ["mae"]})
+        model.evaluate(xs, [yr, np.eye(3)[yc]], verbose=0)

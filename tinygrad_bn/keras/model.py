@@ -381,6 +381,9 @@ class Model(Layer):
         self._out_cache = {}
         self._metric_weighted = []
         self._metric_sw = []
+        self._metric_out = []
+        self._metric_args = ([], [], None)
+        self._metrics_for_outputs = 1
 
     # -- the functional graph ------------------------------------------------
     def _init_graph(self, inputs, outputs):
@@ -662,6 +665,16 @@ class Model(Layer):
         first_loss = self.loss[0] if isinstance(self.loss, list) else (
             next(iter(self.loss.values())) if isinstance(self.loss, dict) and self.loss else self.loss)
         specs, weighted = [], []
+        per_output = None
+        if isinstance(metrics, dict):      # {output name: [metrics]} for a model with several outputs
+            per_output = {}
+            for k, v in metrics.items():
+                v = [v] if isinstance(v, (str, _metrics.Metric)) else v
+                if not isinstance(v, (list, tuple)):
+                    raise TypeError(f"compile: metrics[{k!r}] must be a list of metric names or Metric "
+                                    f"instances, got {v!r}")
+                per_output[k] = list(v)
+            metrics = None
         for arg, dest, nm in ((metrics, specs, "metrics"), (weighted_metrics, weighted, "weighted_metrics")):
             if arg is None:
                 continue
@@ -672,8 +685,14 @@ class Model(Layer):
             dest.extend(arg)
         resolved = [_metrics.resolve(m, first_loss) for m in specs]
         resolved_w = [_metrics.resolve(m, first_loss) for m in weighted]
+        for m in (per_output or {}).values():
+            for spec in m:
+                _metrics.resolve(copy.deepcopy(spec), first_loss)     # unknown names fail here
+        self._metric_args = (specs, weighted, per_output)
         self._metrics = resolved + resolved_w
         self._metric_weighted = [False] * len(resolved) + [True] * len(resolved_w)
+        self._metric_out = [0] * len(self._metrics)
+        self._metrics_for_outputs = 1
         names = [m.name for m in self._metrics]
         if len(set(names)) != len(names) or "loss" in names:
             raise ValueError(f"compile: metric names must be unique and not 'loss', got {names}")
@@ -736,7 +755,35 @@ class Model(Layer):
                            for l, w in zip(per, weights)]
         if n_out == 1 and per[0] is not None and weights[0] == 1.0:
             self._single_loss = (per[0], self._loss_list[0][2])
+        if (n_out > 1 or self._metric_args[2]) and self._metrics_for_outputs != (n_out, tuple(names)):
+            self._expand_metrics(n_out, names, per)
         return self._loss_list
+
+    def _expand_metrics(self, n_out, names, per_losses):
+        """One copy of each compiled metric per output, named ``<output>_<metric>`` (as Keras)."""
+        specs, weighted, per_output = self._metric_args
+        if per_output is not None:
+            unknown = [k for k in per_output if k not in names]
+            if unknown:
+                raise ValueError(f"compile: metrics names {unknown} are not outputs of the model (outputs: {names})")
+        ms, w, outs = [], [], []
+        for i in range(n_out):
+            lists = ((specs, False), (weighted, True)) if per_output is None else \
+                ((per_output.get(names[i], []), False), (weighted, True))
+            for spec_list, is_w in lists:
+                for spec in spec_list:
+                    m = _metrics.resolve(copy.deepcopy(spec), per_losses[i])
+                    if n_out > 1:
+                        m.name = f"{names[i]}_{m.name}"
+                    ms.append(m)
+                    w.append(is_w)
+                    outs.append(i)
+        mnames = [m.name for m in ms]
+        if len(set(mnames)) != len(mnames):
+            raise ValueError(f"compile: metric names must be unique, got {mnames}")
+        self._metrics, self._metric_weighted, self._metric_out = ms, w, outs
+        self._metric_sw = [_metric_takes_sample_weight(m) for m in ms]
+        self._metrics_for_outputs = (n_out, tuple(names))
 
     # -- the loss and metrics of one step ------------------------------------
     def _compiled_loss_value(self, y, y_pred, sample_weight):
@@ -795,14 +842,21 @@ class Model(Layer):
         if not self._metrics:
             return
         outs = flatten(y_pred) if _is_structure(y_pred) else [y_pred]
-        if len(outs) != 1:
-            raise NotImplementedError("compiled metrics are supported for single-output models only")
-        yp = outs[0].data if isinstance(outs[0], Tensor) else outs[0]
-        for m, weighted, sw_ok in zip(self._metrics, self._metric_weighted, self._metric_sw):
+        outs = [o.data if isinstance(o, Tensor) else o for o in outs]
+        if len(outs) == 1:
+            ys = [y]
+        elif isinstance(y, dict):
+            ys = [y[k] for k in self._output_names(len(outs))]
+        else:
+            ys = list(y)
+        if self._metrics_for_outputs != 1 and self._metrics_for_outputs[0] != len(outs):
+            raise ValueError(f"the compiled metrics were set up for {self._metrics_for_outputs[0]} outputs, "
+                             f"the model returned {len(outs)}")
+        for m, weighted, sw_ok, i in zip(self._metrics, self._metric_weighted, self._metric_sw, self._metric_out):
             if sample_weight is not None and sw_ok and weighted:
-                m.update_state(y, yp, sample_weight=sample_weight)
+                m.update_state(ys[i], outs[i], sample_weight=sample_weight)
             else:
-                m.update_state(y, yp)
+                m.update_state(ys[i], outs[i])
 
     def compute_metrics(self, x, y, y_pred, sample_weight=None):
         """Update the compiled metrics and return every metric's result (a dict), as Keras."""
