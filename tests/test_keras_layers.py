@@ -589,3 +589,14 @@ def test_softplus_and_mish_accurate_on_a_dense_grid():
     x32 = x.astype(np.float32)
     sp32 = np.array([math.log1p(math.exp(-abs(v))) + max(v, 0.0) for v in x32.astype(np.float64)])
     np.testing.assert_allclose(activations.softplus(x32).numpy(), sp32, rtol=2e-7, atol=1e-44)
+
+
+def test_elu_selu_gelu_keep_their_digits_near_zero_and_in_the_tails():
+    x = np.concatenate([np.linspace(-30.0, 30.0, 1201), -np.logspace(-12, 0, 60), np.logspace(-12, 0, 60)])
+    elu = np.array([v if v > 0 else math.expm1(v) for v in x])       # exp(x) - 1 would lose digits
+    np.testing.assert_allclose(activations.elu(x).numpy(), elu, rtol=1e-15, atol=0)
+    selu = SELU_S * np.array([v if v > 0 else SELU_A * math.expm1(v) for v in x])
+    np.testing.assert_allclose(activations.selu(x).numpy(), selu, rtol=1e-15, atol=0)
+    gelu = np.array([0.5 * v * math.erfc(-v / math.sqrt(2)) for v in x])   # 1 + erf(z) cancels for z << 0
+    np.testing.assert_allclose(activations.gelu(x).numpy(), gelu, rtol=1e-12, atol=0)
+    assert activations.gelu(np.array([-10.0])).numpy()[0] < 0      # not a rounded-off zero

@@ -89,6 +89,26 @@ else:
             return (g * (_TWO_OVER_SQRT_PI * np.exp(-(x * x))),)
 
 
+try:
+    from scipy.special import erfc as _np_erfc
+except ImportError:  # pragma: no cover - depends on the environment
+    _math_erfc = np.frompyfunc(math.erfc, 1, 1)
+
+    def _np_erfc(x):
+        x = np.asarray(x)
+        return _math_erfc(x).astype(np.result_type(x.dtype, np.float32), copy=False)
+
+
+def _with_value(approx, exact):
+    """``approx``'s gradient with ``exact``'s value: ``approx + stop_gradient(exact - approx)``
+    (for composites that cancel digits where a NumPy function does not: expm1, erfc ...)."""
+    dt = approx.data.dtype
+    correction = (np.asarray(exact, dtype=dt) - approx.data).astype(dt, copy=False)
+    if not correction.any():
+        return approx
+    return _ops.add(approx, _ops.stop_gradient(correction))
+
+
 # ---------------------------------------------------------------------------
 # The activations
 # ---------------------------------------------------------------------------
@@ -149,7 +169,9 @@ def elu(x, alpha=1.0):
     xd = _d(x)
     # exp of min(x, 0): the positive side never overflows (its branch is unused there)
     neg = _ops.multiply(_ops.subtract(_ops.exp(_ops.minimum(x, np.zeros((), xd.dtype))), 1.0), alpha)
-    return _ops.where(xd > 0, x, neg)
+    out = _ops.where(xd > 0, x, neg)
+    # the value of exp(x) - 1 from expm1 (no cancellation for small |x|)
+    return _with_value(out, np.where(xd > 0, xd, alpha * np.expm1(np.minimum(xd, 0))))
 
 
 _SELU_ALPHA = 1.6732632423543772848170429916717
@@ -236,7 +258,10 @@ def gelu(x, approximate=False):
         inner = _ops.multiply(_ops.add(x, _ops.multiply(_ops.multiply(_ops.multiply(x, x), x), 0.044715)),
                               _SQRT_2_OVER_PI)
         return _ops.multiply(_ops.multiply(x, 0.5), _ops.add(_ops.tanh(inner), 1.0))
-    return _ops.multiply(_ops.multiply(x, 0.5), _ops.add(erf(_ops.multiply(x, _SQRT_HALF)), 1.0))
+    out = _ops.multiply(_ops.multiply(x, 0.5), _ops.add(erf(_ops.multiply(x, _SQRT_HALF)), 1.0))
+    # the value from erfc: 1 + erf(z) cancels for z << 0, erfc(-z) does not
+    xd = _d(x)
+    return _with_value(out, 0.5 * xd * _np_erfc(-xd * _SQRT_HALF))
 
 
 def exponential(x):
