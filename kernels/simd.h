@@ -401,29 +401,23 @@ TGBN_INL float tgbn_row_max_f_body(const float *x, Py_ssize_t n) {
     for (; j < n; j++) m = x[j] > m ? x[j] : m;
     return m;
 }
-/* g = exp(x - m), returns sum(g) (8 float partial sums, added in a fixed order, as double);
-   *ninf = number of -inf entries of x (for the sparse loss, see the driver). */
+/* g = exp(x - m), returns sum(g) (8 float partial sums, added in a fixed order, as double) */
 TGBN_INL double tgbn_row_exp_sum_f_body(const float *restrict x, float *restrict g, Py_ssize_t n,
-                                        float m, Py_ssize_t *ninf) {
-    tgbn_v8f mv = TGBN_BCAST8(m), s = TGBN_BCAST8(0.0f), ni = TGBN_BCAST8(0.0f);
-    const tgbn_v8f minf = TGBN_BCAST8(-INFINITY), one = TGBN_BCAST8(1.0f);
+                                        float m) {
+    tgbn_v8f mv = TGBN_BCAST8(m), s = TGBN_BCAST8(0.0f);
     Py_ssize_t j = 0;
     for (; j + 8 <= n; j += 8) {
-        tgbn_v8f xv = tgbn_ld(x + j);
-        tgbn_v8f e = tgbn_expf_v8(xv - mv);
+        tgbn_v8f e = tgbn_expf_v8(tgbn_ld(x + j) - mv);
         tgbn_st(g + j, e);
         s += e;
-        ni += tgbn_vsel(xv == minf, one);
     }
     if (j < n) {
         float b[8];
         for (int k = 0; k < 8; k++) b[k] = j + k < n ? x[j + k] : -INFINITY;   /* exp -> 0 */
-        tgbn_v8f xv = tgbn_ld(b);
-        tgbn_v8f e = tgbn_expf_v8(xv - mv);
-        for (int k = 0; j + k < n; k++) { g[j + k] = e[k]; if (x[j + k] == -INFINITY) ni[0] += 1.0f; }
+        tgbn_v8f e = tgbn_expf_v8(tgbn_ld(b) - mv);
+        for (int k = 0; j + k < n; k++) g[j + k] = e[k];
         s += e;
     }
-    *ninf = (Py_ssize_t)(((double)ni[0] + ni[1]) + ((double)ni[2] + ni[3]) + (((double)ni[4] + ni[5]) + ((double)ni[6] + ni[7])));
     return (double)tgbn_hsum8(s);
 }
 /* sum(x - m), sum(y), sum(y * (x - m)) in double (y may be NULL: only the first) */
@@ -452,8 +446,8 @@ TGBN_INL void tgbn_row_sums_f_body(const float *x, const float *y, Py_ssize_t n,
     if (y) { *sy = rb; *syx = rc; }
 }
 TGBN_MULTI(float, tgbn_row_max_f, (const float *x, Py_ssize_t n), (x, n))
-TGBN_MULTI(double, tgbn_row_exp_sum_f, (const float *restrict x, float *restrict g, Py_ssize_t n, float m,
-           Py_ssize_t *ninf), (x, g, n, m, ninf))
+TGBN_MULTI(double, tgbn_row_exp_sum_f, (const float *restrict x, float *restrict g, Py_ssize_t n,
+           float m), (x, g, n, m))
 TGBN_MULTI(void, tgbn_row_sums_f, (const float *x, const float *y, Py_ssize_t n, float m, double *sx,
            double *sy, double *syx), (x, y, n, m, sx, sy, syx))
 
@@ -572,12 +566,8 @@ TGBN_INL void tgbn_ce_small_f_body(
         }
         tgbn_v8f xl = {0, 0, 0, 0, 0, 0, 0, 0};                /* the label's logit */
         tgbn_v8f s = {0, 0, 0, 0, 0, 0, 0, 0};
-        tgbn_v8i ninf = {0, 0, 0, 0, 0, 0, 0, 0};              /* a -inf logit off the label */
         for (Py_ssize_t j = 0; j < c; j++) {
-            if (!y) {
-                xl += tgbn_vsel(lab == (int32_t)j, xt[j]);
-                ninf |= (xt[j] == -INFINITY) & (lab != (int32_t)j);
-            }
+            if (!y) xl += tgbn_vsel(lab == (int32_t)j, xt[j]);
             tgbn_v8f e = tgbn_expf_v8(xt[j] - m);
             xt[j] = e;
             s += e;
@@ -606,21 +596,9 @@ TGBN_INL void tgbn_ce_small_f_body(
                 l[h] = sumt * lgd[h] - (sl + sxm);
                 coef[h] = sumt * scale / sd[h];
             } else {
-                l[h] = lgd[h];
-                if (ls != 1.0) l[h] -= (1.0 - ls) * (xld[h] - md[h]);
+                l[h] = lgd[h] - (1.0 - ls) * (xld[h] - md[h]);
                 if (ls != 0.0) l[h] -= lsc * sx[h];
                 coef[h] = scale / sd[h];
-            }
-        }
-        if (!y && ls == 0.0) {
-            /* as -sum(t * log_softmax(x)) with t = 0 off the label: 0 * -inf is NaN */
-            int any = 0;
-            for (int k = 0; k < 8; k++) any |= ninf[k];
-            if (any) {
-                double t[8];
-                memcpy(t, l, sizeof(t));
-                for (int k = 0; k < 8; k++) if (ninf[k]) t[k] = NAN;
-                memcpy(l, t, sizeof(t));
             }
         }
         tgbn_v4f cq[2] = {__builtin_convertvector(coef[0], tgbn_v4f),

@@ -11,10 +11,12 @@
 # Subtracting the row max makes it stable for logits of any magnitude; the
 # loss terms are accumulated in double.
 #
-# NaN / inf as the composite -sum(t * log_softmax(x)): a NaN or +inf logit makes
-# the row's loss and gradient NaN (exp(NaN) is NaN, so the row sum is NaN); a -inf
-# logit where the target is 0 (integer labels, no smoothing) makes the loss NaN
-# (0 * -inf), where the target is > 0 it makes it +inf.
+# NaN / inf as the composite (integer labels: -(1 - ls) * log_softmax(x)[label]
+# - ls / C * sum(log_softmax(x)); dense: -sum(t * log_softmax(x))): a NaN or +inf
+# logit makes the row's loss and gradient NaN (exp(NaN) is NaN, so the row sum is
+# NaN); a -inf logit is a zero probability: +inf loss where the target is > 0, no
+# contribution where an integer label's target is 0, NaN (0 * -inf) where a dense
+# target is exactly 0.
 #
 # float32: the row reductions (max, exp + sum, the target sums) are C
 # (kernels/simd.h, 4b: ONE expf, 8 lanes), because GCC does not vectorise a float
@@ -32,7 +34,7 @@
 
 from cython cimport floating
 from cython.parallel cimport prange
-from libc.math cimport exp, expf, log, INFINITY, NAN
+from libc.math cimport exp, expf, log
 from libc.stdint cimport int32_t, int64_t
 
 include "_common.pxi"
@@ -48,8 +50,7 @@ cdef enum:
 cdef extern from "simd.h":
     enum: TGBN_SMALL_C
     float tgbn_row_max_f(const float* x, Py_ssize_t n) noexcept nogil
-    double tgbn_row_exp_sum_f(const float* x, float* g, Py_ssize_t n, float m,
-                              Py_ssize_t* ninf) noexcept nogil
+    double tgbn_row_exp_sum_f(const float* x, float* g, Py_ssize_t n, float m) noexcept nogil
     void tgbn_row_sums_f(const float* x, const float* y, Py_ssize_t n, float m, double* sx,
                          double* sy, double* syx) noexcept nogil
     void tgbn_ce_small_f(const float* x, const float* y, const int32_t* l32, const int64_t* l64,
@@ -73,23 +74,19 @@ cdef inline floating _row_max(const floating* x, Py_ssize_t n) noexcept nogil:
     return m
 
 
-cdef inline double _row_exp_sum(const floating* x, floating* g, Py_ssize_t n, floating m,
-                                Py_ssize_t* ninf) noexcept nogil:
-    # g = exp(x - m); returns sum(g); ninf = number of -inf in x
-    cdef Py_ssize_t j, k = 0
+cdef inline double _row_exp_sum(const floating* x, floating* g, Py_ssize_t n, floating m) noexcept nogil:
+    # g = exp(x - m); returns sum(g)
+    cdef Py_ssize_t j
     cdef double s = 0.0
     if floating is float:
         if tgbn_isa >= 0:
-            return tgbn_row_exp_sum_f(x, g, n, m, ninf)
+            return tgbn_row_exp_sum_f(x, g, n, m)
     for j in range(n):
         if floating is float:
             g[j] = expf(x[j] - m)
         else:
             g[j] = exp(x[j] - m)
         s += g[j]
-        if x[j] == -INFINITY:
-            k += 1
-    ninf[0] = k
     return s
 
 
@@ -117,17 +114,13 @@ cdef inline void _row_sums(const floating* x, const floating* y, Py_ssize_t n, f
 cdef inline double _row_sparse(const floating* x, floating* g, Py_ssize_t c, Py_ssize_t lab,
                                double ls, double scale) noexcept nogil:
     cdef floating m = _row_max(x, c)
-    cdef Py_ssize_t j, ninf
+    cdef Py_ssize_t j
     cdef double sx, dummy
-    cdef double s = _row_exp_sum(x, g, c, m, &ninf)
-    cdef double loss = log(s)
-    if ls != 1.0:
-        loss -= (1.0 - ls) * (<double>x[lab] - <double>m)
+    cdef double s = _row_exp_sum(x, g, c, m)
+    cdef double loss = log(s) - (1.0 - ls) * (<double>x[lab] - <double>m)
     if ls != 0.0:
         _row_sums(x, <const floating*>NULL, c, m, &sx, &dummy, &dummy)
         loss -= ls / <double>c * sx
-    elif ninf > 1 or (ninf == 1 and x[lab] != -INFINITY):
-        loss = NAN                        # a -inf logit off the label: 0 * -inf in the composite
     cdef floating coef = <floating>(scale / s)
     cdef floating off = <floating>(ls / <double>c * scale)
     for j in range(c):
@@ -139,9 +132,9 @@ cdef inline double _row_sparse(const floating* x, floating* g, Py_ssize_t c, Py_
 cdef inline double _row_dense(const floating* x, const floating* y, floating* g, Py_ssize_t c,
                               double ls, double scale) noexcept nogil:
     cdef floating m = _row_max(x, c)
-    cdef Py_ssize_t j, ninf
+    cdef Py_ssize_t j
     cdef double sy, syx, sxm
-    cdef double s = _row_exp_sum(x, g, c, m, &ninf)
+    cdef double s = _row_exp_sum(x, g, c, m)
     _row_sums(x, y, c, m, &sxm, &sy, &syx)
     cdef double sumt = (1.0 - ls) * sy + ls
     cdef double loss = sumt * log(s)

@@ -71,7 +71,9 @@ def _special(draw, shape, dtype, p=0.15):
 # softmax cross-entropy
 # ---------------------------------------------------------------------------
 
-def ce_ref(x, t, scale):
+def ce_ref(x, t, scale, labels=None, ls=0.0):
+    """The composite: integer labels pick -(1 - ls) * logp[label] (- ls / C * sum(logp) when
+    smoothing), dense labels give -sum(t * logp); t is the smoothed target."""
     x = x.astype(LD)
     t = t.astype(LD)
     with np.errstate(all="ignore"):
@@ -79,7 +81,13 @@ def ce_ref(x, t, scale):
         z = x - m
         lse = np.log(np.exp(z).sum(axis=1, keepdims=True))
         logp = z - lse
-        loss = -(t * logp).sum(axis=1)
+        if labels is None:
+            loss = -(t * logp).sum(axis=1)
+        else:
+            c = x.shape[1]
+            loss = -logp[np.arange(len(labels)), labels] * LD(1 - ls)
+            if ls:
+                loss = loss - logp.sum(axis=1) * LD(ls / c)
         grad = (np.exp(logp) * t.sum(axis=1, keepdims=True) - t) * scale
     return loss, grad
 
@@ -112,7 +120,7 @@ def test_softmax_ce_fuzz(level, case, scale):
     grad, loss = np.empty_like(x), np.empty(n)
     fn = CE.ce_forward_sparse if sparse else CE.ce_forward_dense
     total = fn(x, labels, ls, scale, grad, loss)
-    rl, rg = ce_ref(x, t, scale)
+    rl, rg = ce_ref(x, t, scale, labels if sparse else None, ls)
     _close(loss, rl, x.dtype, "loss")
     _close(grad, rg, x.dtype, "grad", scale=scale)
     with np.errstate(all="ignore"):
