@@ -600,3 +600,13 @@ def test_elu_selu_gelu_keep_their_digits_near_zero_and_in_the_tails():
     gelu = np.array([0.5 * v * math.erfc(-v / math.sqrt(2)) for v in x])   # 1 + erf(z) cancels for z << 0
     np.testing.assert_allclose(activations.gelu(x).numpy(), gelu, rtol=1e-12, atol=0)
     assert activations.gelu(np.array([-10.0])).numpy()[0] < 0      # not a rounded-off zero
+
+
+def test_tf_nn_functions_as_activations_serialise_by_name():
+    import tinygrad_bn.nn as tfnn
+    d = L.Dense(2, activation=tfnn.relu, kernel_initializer=tg.initializers.GlorotUniform(seed=0))
+    x = np.array([[1.0, -2.0, 0.5]], np.float32)
+    np.testing.assert_allclose(d(x).numpy(), np.maximum(x @ d.kernel.numpy(), 0), rtol=1e-6)
+    assert d.get_config()["activation"] == "relu"
+    assert L.Dense(2, activation=tfnn.sigmoid).get_config()["activation"] == "sigmoid"
+    assert activations.serialize(tg.tanh) == "tanh"

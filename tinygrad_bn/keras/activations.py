@@ -345,11 +345,24 @@ def serialize(activation):
         if fn is activation:
             return "silu" if name == "swish" else ("hard_silu" if name == "hard_swish" else name)
     name = _ALSO.get(activation) if _hashable(activation) else None
+    if name is None:
+        name = _library_name(activation)
     if name is not None:
         return name
     if callable(activation):
         return getattr(activation, "__name__", repr(activation))
     raise TypeError(f"cannot serialize {activation!r} as an activation")
+
+
+def _library_name(fn):
+    """The Keras name of another of the library's functions with the same definition
+    (``tinygrad_bn.nn.relu`` is 'relu', as tf.keras serialises ``tf.nn.relu``), else None."""
+    name = getattr(fn, "__name__", None)
+    module = getattr(fn, "__module__", None) or ""
+    if isinstance(name, str) and name in _BY_NAME and module.startswith("tinygrad_bn.") \
+            and module != __name__:
+        return name
+    return None
 
 
 def _hashable(x):
@@ -374,4 +387,5 @@ def deserialize(config, custom_objects=None):
 
 def is_builtin(activation):
     """True when ``activation`` is one of this module's functions (or the engine's under a Keras name)."""
-    return any(fn is activation for fn in _BY_NAME.values()) or (_hashable(activation) and activation in _ALSO)
+    return (any(fn is activation for fn in _BY_NAME.values()) or (_hashable(activation) and activation in _ALSO)
+            or _library_name(activation) is not None)

@@ -312,7 +312,8 @@ class Dense(_KerasLayer):
         super().__init__(activity_regularizer=activity_regularizer, **kwargs)
         self.activation = get_activation(activation)
         self._activation_id = _activation_name(activation)
-        self._fuse_relu = self.activation is _ops.relu or self.activation is _acts.relu
+        self._fuse_relu = (self.activation is _ops.relu or self.activation is _acts.relu
+                           or _acts._library_name(self.activation) == "relu")   # e.g. tinygrad_bn.nn.relu
         self.use_bias = _bool_arg("Dense", "use_bias", use_bias)
         self.kernel_initializer = _inits.get(kernel_initializer)
         self.bias_initializer = _inits.get(bias_initializer)
