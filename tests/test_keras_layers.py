@@ -610,3 +610,13 @@ def test_tf_nn_functions_as_activations_serialise_by_name():
     assert d.get_config()["activation"] == "relu"
     assert L.Dense(2, activation=tfnn.sigmoid).get_config()["activation"] == "sigmoid"
     assert activations.serialize(tg.tanh) == "tanh"
+
+
+def test_erf_without_scipy_falls_back_to_math(monkeypatch):
+    monkeypatch.setattr(activations, "_SPECIAL", [None])
+    xs = np.array([-3.0, -0.2, 0.0, 1.7], np.float32)
+    out = activations.erf(xs).numpy()
+    assert out.dtype == np.float32
+    np.testing.assert_allclose(out, vec(math.erf, xs.astype(np.float64)), rtol=1e-7)
+    np.testing.assert_allclose(activations.gelu(np.array([-9.0, 0.5])).numpy(),
+                               [0.5 * v * math.erfc(-v / math.sqrt(2)) for v in (-9.0, 0.5)], rtol=1e-14)

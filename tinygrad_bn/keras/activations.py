@@ -60,14 +60,36 @@ def _num(name, arg, value, lo=None, lo_open=False):
 # erf: a primitive (forward from SciPy when present, else math.erf per element)
 # ---------------------------------------------------------------------------
 
-try:  # SciPy's erf is vectorised and exact to the last ulp; it is optional.
-    from scipy.special import erf as _np_erf
-except ImportError:  # pragma: no cover - depends on the environment
-    _math_erf = np.frompyfunc(math.erf, 1, 1)
+_SPECIAL = []
 
-    def _np_erf(x):
+
+def _special(name):
+    """``scipy.special.<name>`` (vectorised, exact to the last ulp) when SciPy is installed, else
+    ``math.<name>`` element by element.  Imported on first use: SciPy takes ~0.3 s to import."""
+    if not _SPECIAL:
+        try:
+            import scipy.special as sp
+            _SPECIAL.append(sp)
+        except ImportError:  # pragma: no cover - depends on the environment
+            _SPECIAL.append(None)
+    sp = _SPECIAL[0]
+    if sp is not None:
+        return getattr(sp, name)
+    scalar = np.frompyfunc(getattr(math, name), 1, 1)
+
+    def fn(x):
         x = np.asarray(x)
-        return _math_erf(x).astype(np.result_type(x.dtype, np.float32), copy=False)
+        return scalar(x).astype(np.result_type(x.dtype, np.float32), copy=False)
+    return fn
+
+
+def _np_erf(x):
+    return _special("erf")(x)
+
+
+def _np_erfc(x):
+    return _special("erfc")(x)
+
 
 _TWO_OVER_SQRT_PI = 2.0 / math.sqrt(math.pi)
 
@@ -87,16 +109,6 @@ else:
         def backward(x, g, needs):
             # NumPy operators only, so an outer tape can differentiate this again.
             return (g * (_TWO_OVER_SQRT_PI * np.exp(-(x * x))),)
-
-
-try:
-    from scipy.special import erfc as _np_erfc
-except ImportError:  # pragma: no cover - depends on the environment
-    _math_erfc = np.frompyfunc(math.erfc, 1, 1)
-
-    def _np_erfc(x):
-        x = np.asarray(x)
-        return _math_erfc(x).astype(np.result_type(x.dtype, np.float32), copy=False)
 
 
 def _with_value(approx, exact):
