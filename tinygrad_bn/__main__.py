@@ -6,7 +6,8 @@ USAGE = """usage: python -m tinygrad_bn COMMAND [options]
 commands:
   demo     train the course's network with and without batch norm on digits (the main job)
   course   the course's TensorFlow example: Adam drives w to 5
-  bench    run the benchmarks (ours vs hand-written NumPy vs PyTorch when installed)
+  bench    run the benchmarks (ours vs hand-written NumPy vs PyTorch when installed), each
+           contender in its own process; --only step,core,kernels,train,tune  --quick  --no-torch
   tune     random-search hyperparameters of the demo network (see --help)
 """
 

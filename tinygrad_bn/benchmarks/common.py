@@ -196,7 +196,18 @@ def _package_root():
     return os.path.dirname(os.path.dirname(os.path.abspath(tinygrad_bn.__file__)))
 
 
+#: seconds a worker may take to answer one request before it is killed (``TINYGRAD_BN_BENCH_TIMEOUT``)
+TIMEOUT = float(os.environ.get("TINYGRAD_BN_BENCH_TIMEOUT", "900"))
+
+
 def _readline(label, proc):
+    if os.name == "posix":
+        import select
+        ready, _, _ = select.select([proc.stdout], [], [], TIMEOUT)
+        if not ready:
+            proc.kill()
+            proc.wait()
+            raise BenchError(f"benchmark worker {label!r} did not answer within {TIMEOUT:.0f} s (killed)")
     line = proc.stdout.readline()
     if not line:
         proc.wait()
