@@ -112,13 +112,18 @@ else:
 
 
 def _with_value(approx, exact):
-    """``approx``'s gradient with ``exact``'s value: ``approx + stop_gradient(exact - approx)``
-    (for composites that cancel digits where a NumPy function does not: expm1, erfc ...)."""
+    """``exact``'s value with ``approx``'s gradient: ``exact + (approx - stop_gradient(approx))``
+    (for composites that cancel digits where a NumPy function does not: logaddexp, expm1, erfc).
+    The added term is exactly 0 wherever ``approx`` is finite; elsewhere the value is ``exact``."""
     dt = approx.data.dtype
-    correction = (np.asarray(exact, dtype=dt) - approx.data).astype(dt, copy=False)
-    if not correction.any():
+    exact = np.asarray(exact, dtype=dt)
+    if np.array_equal(exact, approx.data):
         return approx
-    return _ops.add(approx, _ops.stop_gradient(correction))
+    out = _ops.add(_ops.subtract(approx, _ops.stop_gradient(approx)), exact)
+    finite = np.isfinite(approx.data)
+    if not finite.all():
+        out = _ops.where(finite, out, exact)
+    return out
 
 
 # ---------------------------------------------------------------------------
@@ -201,7 +206,7 @@ def softplus(x):
     The value comes from NumPy's ``logaddexp(0, x)``; the tape differentiates the
     composite ``where(x > 0, x, 0) + log(1 + exp(t))`` with ``t = -|x|`` written as
     ``where(x > 0, -x, x)`` (so the slope at 0 is exactly 1/2 and nothing overflows),
-    which equals it up to rounding: ``y = composite + stop_gradient(exact - composite)``.
+    which equals it up to rounding (see :func:`_with_value`).
     """
     x = _t(x)
     xd = _d(x)
@@ -210,11 +215,7 @@ def softplus(x):
     positive = xd > 0
     t = _ops.where(positive, _ops.negative(x), x)
     approx = _ops.add(_ops.where(positive, x, zero), _ops.log(_ops.add(_ops.exp(t), 1.0)))
-    exact = np.logaddexp(np.zeros((), dt), xd)
-    correction = (exact - approx.data).astype(dt, copy=False)
-    if not correction.any():
-        return approx
-    return _ops.add(approx, _ops.stop_gradient(correction))
+    return _with_value(approx, np.logaddexp(np.zeros((), dt), xd))
 
 
 def softsign(x):
