@@ -28,4 +28,6 @@ def __getattr__(name):
     if name in ("nn", "keras", "tune", "utils", "datasets", "data", "initializers", "losses", "callbacks",
                 "metrics", "demo"):
         return importlib.import_module(f".{name}", __name__)
+    if name == "TensorSpec":
+        return importlib.import_module(".data", __name__).TensorSpec
     raise AttributeError(f"module 'tinygrad_bn' has no attribute {name!r}")

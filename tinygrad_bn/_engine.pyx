@@ -1154,6 +1154,9 @@ def recording():
 
 cdef object _ndarray = np.ndarray
 cdef object _generic = np.generic
+# NumPy scalar types a constant operand may have without a dtype check (the course's x[0])
+cdef set _NUMERIC_SCALARS = {np.float16, np.float32, np.float64, np.int8, np.int16, np.int32, np.int64,
+                             np.uint8, np.uint16, np.uint32, np.uint64, np.bool_}
 
 
 cpdef object apply(Op op, tuple args, dict attrs):
@@ -1171,6 +1174,8 @@ cpdef object apply(Op op, tuple args, dict attrs):
         elif isinstance(a, Tensor):
             arr = (<Tensor>a).data
             has_tensor = True
+        elif type(a) in _NUMERIC_SCALARS:
+            arr = a
         elif isinstance(a, _ndarray) or isinstance(a, _generic):
             if (<object>a).dtype.kind not in 'biuf':
                 raise TypeError(f"{op.name}: unsupported operand dtype {a.dtype} (shape {np.shape(a)}); "
