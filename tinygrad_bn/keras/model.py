@@ -60,8 +60,6 @@ __all__ = ["Model", "Sequential", "History", "unpack_x_y_sample_weight", "pack_x
 
 History = _callbacks.History
 
-_shape_str = _fmt_shape
-
 
 # ---------------------------------------------------------------------------
 # Argument checks
@@ -1142,8 +1140,8 @@ class Model(Layer):
                 raise ValueError("fit: class_weight is supported for single-output models only")
         else:
             if y is not None:
-                raise ValueError(f"fit: y must not be given when x is a {'Dataset' if kind == 'dataset' else 'generator'} "
-                                 "(it yields the targets)")
+                what = "Dataset" if kind == "dataset" else "generator"
+                raise ValueError(f"fit: y must not be given when x is a {what} (it yields the targets)")
             if sample_weight is not None:
                 raise ValueError("fit: sample_weight must not be given with a Dataset or generator input "
                                  "(yield (x, y, sample_weight) batches instead)")
@@ -1335,8 +1333,7 @@ class Model(Layer):
             for i, data in enumerate(source):
                 if steps is not None and i >= steps:
                     break
-                with deferred_state_updates():
-                    logs = self.test_step(data)
+                logs = self.test_step(data)
                 if custom:
                     logs = self._logs_to_floats(logs)
         return dict(logs)
@@ -1451,8 +1448,7 @@ class Model(Layer):
                 for i, data in enumerate(source):
                     if steps is not None and i >= steps:
                         break
-                    with deferred_state_updates():
-                        o = self.predict_step(data)
+                    o = self.predict_step(data)
                     outs.append(map_structure(lambda t: t.data if isinstance(t, Tensor) else np.asarray(t), o))
         finally:
             self._end_steps()
