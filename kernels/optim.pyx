@@ -52,30 +52,40 @@ cdef cnp.ndarray _slot(str kernel, str name, object a, cnp.ndarray param):
     return s
 
 
-cdef cnp.ndarray _grad(str kernel, object grad, cnp.ndarray param, tuple slots):
+cdef cnp.ndarray _grad(str kernel, object grad, cnp.ndarray param, str n1, cnp.ndarray s1,
+                       str n2, cnp.ndarray s2, str n3, cnp.ndarray s3):
     """grad as a C-contiguous array of param's dtype and shape (converted when needed); it may
-    be param's own memory, but must not overlap a slot or part of param."""
+    be param's own memory, but must not overlap a slot (s1..s3, None when absent) or part of
+    param."""
     cdef cnp.ndarray g
-    if isinstance(grad, cnp.ndarray):
-        g = <cnp.ndarray>grad
+    if (isinstance(grad, cnp.ndarray) and cnp.PyArray_TYPE(<cnp.ndarray>grad) == cnp.PyArray_TYPE(param)
+            and cnp.PyArray_ISCARRAY_RO(<cnp.ndarray>grad) and cnp.PyArray_ISNOTSWAPPED(<cnp.ndarray>grad)
+            and cnp.PyArray_NDIM(<cnp.ndarray>grad) == cnp.PyArray_NDIM(param)
+            and cnp.PyArray_CompareLists(cnp.PyArray_DIMS(<cnp.ndarray>grad), cnp.PyArray_DIMS(param),
+                                         cnp.PyArray_NDIM(param))):
+        g = <cnp.ndarray>grad                          # the common case: used as it is
     else:
-        try:
-            g = np.asarray(grad.data if hasattr(grad, "numpy") else grad)
-        except Exception as exc:  # noqa: BLE001
-            raise TypeError(f"{kernel}: cannot use grad of type {type(grad).__name__} as an array") from exc
-    if g.dtype.kind != "f":
-        raise TypeError(f"{kernel}: grad must be floating point, got {_desc(g)} for param {_desc(param)}")
-    if (<object>g).shape != (<object>param).shape:
-        raise ValueError(f"{kernel}: grad ({_desc(g)}) must have the shape of param ({_desc(param)})")
-    if not (cnp.PyArray_TYPE(g) == cnp.PyArray_TYPE(param) and cnp.PyArray_ISCARRAY_RO(g)
-            and cnp.PyArray_ISNOTSWAPPED(g)):
+        if isinstance(grad, cnp.ndarray):
+            g = <cnp.ndarray>grad
+        else:
+            try:
+                g = np.asarray(grad.data if hasattr(grad, "numpy") else grad)
+            except Exception as exc:  # noqa: BLE001
+                raise TypeError(f"{kernel}: cannot use grad of type {type(grad).__name__} as an array") from exc
+        if g.dtype.kind != "f":
+            raise TypeError(f"{kernel}: grad must be floating point, got {_desc(g)} for param {_desc(param)}")
+        if (<object>g).shape != (<object>param).shape:
+            raise ValueError(f"{kernel}: grad ({_desc(g)}) must have the shape of param ({_desc(param)})")
         return np.ascontiguousarray(g, dtype=(<object>param).dtype)    # a copy: no overlap
-    if _overlap(g, param) and not (cnp.PyArray_DATA(g) == cnp.PyArray_DATA(param)):
+    if _overlap(g, param) and cnp.PyArray_DATA(g) != cnp.PyArray_DATA(param):
         raise ValueError(f"{kernel}: grad overlaps part of param (a shifted view); it may only be "
                          f"param itself")
-    for name, s in slots:
-        if s is not None:
-            _disjoint(kernel, name, <cnp.ndarray>s, "grad", g)
+    if s1 is not None:
+        _disjoint(kernel, n1, s1, "grad", g)
+    if s2 is not None:
+        _disjoint(kernel, n2, s2, "grad", g)
+    if s3 is not None:
+        _disjoint(kernel, n3, s3, "grad", g)
     return g
 
 
@@ -232,7 +242,7 @@ def sgd_update(param, grad, velocity, double lr, double momentum, bint nesterov)
         vel = _slot(k, "velocity", velocity, p)
     elif momentum != 0.0:
         raise ValueError(f"{k}: momentum={momentum} needs a velocity array, got None")
-    cdef cnp.ndarray g = _grad(k, grad, p, (("velocity", vel),))
+    cdef cnp.ndarray g = _grad(k, grad, p, "velocity", vel, None, None, None, None)
     cdef Py_ssize_t n = cnp.PyArray_SIZE(p)
     cdef void* pp = cnp.PyArray_DATA(p)
     cdef void* gp = cnp.PyArray_DATA(g)
@@ -258,7 +268,7 @@ def rmsprop_update(param, grad, ms, mom, double lr, double rho, double momentum,
         _disjoint(k, "mom", ma, "ms", sa)
     elif momentum != 0.0:
         raise ValueError(f"{k}: momentum={momentum} needs a mom array, got None")
-    cdef cnp.ndarray g = _grad(k, grad, p, (("ms", sa), ("mom", ma)))
+    cdef cnp.ndarray g = _grad(k, grad, p, "ms", sa, "mom", ma, None, None)
     cdef Py_ssize_t n = cnp.PyArray_SIZE(p)
     cdef void* pp = cnp.PyArray_DATA(p)
     cdef void* gp = cnp.PyArray_DATA(g)
@@ -287,7 +297,7 @@ def adam_update(param, grad, m, v, vhat, double alpha, double beta_1, double bet
         ha = _slot(k, "vhat", vhat, p)
         _disjoint(k, "vhat", ha, "m", ma)
         _disjoint(k, "vhat", ha, "v", va)
-    cdef cnp.ndarray g = _grad(k, grad, p, (("m", ma), ("v", va), ("vhat", ha)))
+    cdef cnp.ndarray g = _grad(k, grad, p, "m", ma, "v", va, "vhat", ha)
     cdef Py_ssize_t n = cnp.PyArray_SIZE(p)
     cdef void* pp = cnp.PyArray_DATA(p)
     cdef void* gp = cnp.PyArray_DATA(g)
