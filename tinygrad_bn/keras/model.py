@@ -1499,8 +1499,74 @@ class Model(Layer):
         return save_model(self, filepath)
 
     def get_config(self):
-        cfg = {"name": self.name, "trainable": self._trainable}
-        return cfg
+        """For a functional model: the layers' configs and the graph (which node feeds which),
+        enough for :meth:`from_config` to rebuild it; for a subclassed model only the name (as
+        Keras, a subclass that takes constructor arguments must define its own get_config)."""
+        if self._graph is None:
+            return {"name": self.name, "trainable": self._trainable}
+        from .layers import serialize
+        g = self._graph
+        in_pos = {id(t): i for i, t in enumerate(g["in_list"])}
+        node_pos = {id(n): i for i, n in enumerate(g["nodes"])}
+
+        def ref(t):
+            if id(t) in in_pos:
+                return ["input", in_pos[id(t)]]
+            return ["node", node_pos[id(t._node)], t._index]
+
+        def struct(x):
+            if isinstance(x, KerasTensor):
+                return {"ref": ref(x)}
+            if isinstance(x, dict):
+                return {"dict": {k: struct(v) for k, v in x.items()}}
+            return {"list": [struct(v) for v in x]}
+
+        layers = [l for l in self._graph_layers if not isinstance(l, InputLayer)]
+        nodes = []
+        for n in g["nodes"]:
+            if any(not isinstance(v, (bool, int, float, str, type(None))) for v in n.kwargs.values()):
+                raise TypeError(f"get_config: layer {n.layer.name!r} was called with arguments that cannot be "
+                                f"serialized: {sorted(n.kwargs)}")
+            nodes.append({"layer": n.layer.name, "args": struct(n.args), "kwargs": dict(n.kwargs)})
+        return {"name": self.name, "trainable": self._trainable,
+                "inputs": [serialize(t._node.layer) for t in g["in_list"]],
+                "input_structure": struct(g["inputs"]) if not isinstance(g["inputs"], KerasTensor) else None,
+                "layers": [serialize(l) for l in layers], "nodes": nodes,
+                "outputs": struct(g["outputs"])}
+
+    @classmethod
+    def from_config(cls, config, custom_objects=None):
+        """Rebuild a functional model from :meth:`get_config` (new layers, new weights)."""
+        if "nodes" not in config:
+            return cls(name=config.get("name"), trainable=config.get("trainable", True))
+        from .layers import deserialize
+        try:
+            inputs = [deserialize(c, custom_objects).output for c in config["inputs"]]
+            layers = {}
+            for c in config["layers"]:
+                layer = deserialize(c, custom_objects)
+                layers[layer.name] = layer
+            outs = []
+
+            def value(spec):
+                if "ref" in spec:
+                    r = spec["ref"]
+                    if r[0] == "input":
+                        return inputs[r[1]]
+                    o = outs[r[1]]
+                    return o if isinstance(o, KerasTensor) else o[r[2]]
+                if "dict" in spec:
+                    return {k: value(v) for k, v in spec["dict"].items()}
+                return [value(v) for v in spec["list"]]
+
+            for n in config["nodes"]:
+                outs.append(layers[n["layer"]](value(n["args"]), **n.get("kwargs", {})))
+            in_struct = config.get("input_structure")
+            model_inputs = inputs[0] if in_struct is None else value(in_struct)
+            return cls(model_inputs, value(config["outputs"]), name=config.get("name"),
+                       trainable=config.get("trainable", True))
+        except (KeyError, IndexError, TypeError) as e:
+            raise ValueError(f"Model.from_config: the configuration is malformed ({type(e).__name__}: {e})") from None
 
     def __repr__(self):
         kind = "functional" if self._graph is not None else "subclassed"
