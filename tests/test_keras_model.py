@@ -626,3 +626,32 @@ def test_automatic_names_are_unique_across_threads():
     for t in threads:
         t.join()
     assert len(names) == 300 and len(set(names)) == 300
+
+
+def test_validation_evaluate_and_predict_call_the_test_and_predict_hooks():
+    x, y = blobs(n=40)
+    m = Sequential([Dense(3)])
+    m.compile(optimizer="sgd", loss=sce())
+    events = []
+
+    class Rec(keras.callbacks.Callback):
+        def on_test_begin(self, logs=None):
+            events.append("test_begin")
+
+        def on_test_batch_end(self, batch, logs=None):
+            events.append(("test_batch", batch, "loss" in logs))
+
+        def on_test_end(self, logs=None):
+            events.append("test_end")
+
+        def on_predict_batch_end(self, batch, logs=None):
+            events.append(("predict_batch", batch, logs["outputs"].shape))
+
+    m.fit(x, y, batch_size=40, validation_data=(x, y), validation_batch_size=25, callbacks=[Rec()], verbose=0)
+    assert events == ["test_begin", ("test_batch", 0, True), ("test_batch", 1, True), "test_end"]
+    events.clear()
+    m.evaluate(x, y, batch_size=40, callbacks=[Rec()], verbose=0)
+    assert events == ["test_begin", ("test_batch", 0, True), "test_end"]
+    events.clear()
+    m.predict(x, batch_size=30, callbacks=[Rec()])
+    assert events == [("predict_batch", 0, (30, 3)), ("predict_batch", 1, (10, 3))]

@@ -1253,7 +1253,10 @@ class Model(Layer):
                     break
                 logs = dict(logs) if logs is not None else self.get_metrics_result()
                 if val is not None and (epoch + 1) % validation_freq == 0:
-                    vlogs = self._evaluate_source(val, validation_batch_size or bs or 32, validation_steps, fn)
+                    cbs.on_test_begin({})
+                    vlogs = self._evaluate_source(val, validation_batch_size or bs or 32, validation_steps, fn,
+                                                  cbs, "x_val")
+                    cbs.on_test_end(vlogs)
                     for k, v in vlogs.items():
                         logs["val_" + k] = v
                 cbs.on_epoch_end(epoch, logs)
@@ -1319,23 +1322,27 @@ class Model(Layer):
         vx, vy, vsw = self._prepare_xy(vx, vy, fn, "x_val", "y_val", sample_weight=vsw)
         return ("arrays", vx, vy, vsw)
 
-    def _evaluate_source(self, val, batch_size, steps, fn):
+    def _evaluate_source(self, val, batch_size, steps, fn, cbs=None, where="x"):
         for m in self.metrics:
             m.reset_state()
         kind = val[0]
         if kind == "arrays":
             source = self._array_batches(val[1], val[2], val[3], batch_size, False, None, None, fn)
         else:
-            source = self._checked_batches(val[1], fn, None, where="x_val")
+            source = self._checked_batches(val[1], fn, None, where=where)
         custom = type(self).test_step is not Model.test_step
         logs = {}
         with stop_recording_all():
             for i, data in enumerate(source):
                 if steps is not None and i >= steps:
                     break
+                if cbs is not None:
+                    cbs.on_test_batch_begin(i, {})
                 logs = self.test_step(data)
                 if custom:
                     logs = self._logs_to_floats(logs)
+                if cbs is not None:
+                    cbs.on_test_batch_end(i, dict(logs))
         return dict(logs)
 
     def _warn_softmax_with_logits(self):
@@ -1407,7 +1414,7 @@ class Model(Layer):
         cbs.on_test_begin({})
         self._begin_steps(kind)
         try:
-            logs = self._evaluate_source(val, bs or 32, steps, fn)
+            logs = self._evaluate_source(val, bs or 32, steps, fn, cbs)
         finally:
             self._end_steps()
         cbs.on_test_end(logs)
@@ -1448,8 +1455,10 @@ class Model(Layer):
                 for i, data in enumerate(source):
                     if steps is not None and i >= steps:
                         break
+                    cbs.on_predict_batch_begin(i, {})
                     o = self.predict_step(data)
                     outs.append(map_structure(lambda t: t.data if isinstance(t, Tensor) else np.asarray(t), o))
+                    cbs.on_predict_batch_end(i, {"outputs": outs[-1]})
         finally:
             self._end_steps()
         cbs.on_predict_end({})
