@@ -32,8 +32,10 @@ of per-round ratios; ``python -m tinygrad_bn bench --only kernels,step``, the
 alone gains nothing measurable, at (256, 256) tuned/default 0.85-1.05 and at
 (4096, 1024) 1.08, because glibc's dynamic threshold adapts when one size is
 freed and reallocated; a whole training step, which frees and reallocates many
-sizes, gains: the issue-9 MLP step tuned/default 0.54 at batch 256 and 0.73 at
-batch 4096.  That is why the entry points apply it and why the library does
+sizes, gains at large batches: the issue-9 MLP step (tape loop) tuned/default
+0.73, 0.74 and 0.50 at batch 4096 and 0.37 at batch 1024 over three runs; at
+batch 64-256 the runs were within the (large) noise of the shared machine.
+That is why the entry points apply it and why the library does
 not: in your own script the choice is yours (one call, above).
 """
 import ctypes
