@@ -29,8 +29,8 @@ variables is set (your choice wins).
 Measured on the 2-core shared machine (each variant in its own process, median
 of per-round ratios; ``python -m tinygrad_bn bench --only kernels,step``, the
 ``malloc`` / ``no tune_malloc`` lines): a fused batch-norm forward + backward
-alone gains nothing measurable, at (256, 256) tuned/default 0.85-1.05 and at
-(4096, 1024) 1.08, because glibc's dynamic threshold adapts when one size is
+alone gains nothing measurable, at (256, 256) tuned/default 0.85-1.14 and at
+(4096, 1024) 0.94-1.08, because glibc's dynamic threshold adapts when one size is
 freed and reallocated; a whole training step, which frees and reallocates many
 sizes, gains at large batches: the issue-9 MLP step (tape loop) tuned/default
 0.73, 0.74 and 0.50 at batch 4096 and 0.37 at batch 1024 over three runs; at
