@@ -10,7 +10,8 @@
  *      the CPU's features (tgbn_select_isa, called once per module at import),
  *      as NumPy does.  A Cython function cannot be compiled for two targets.
  *   3. ONE expf and ONE logf (float32, 8 lanes; Cephes-style, about 1 ulp),
- *      used by every float32 softmax path (row and lane) and by the tests.
+ *      used by every float32 softmax path (row and lane) and by the tests
+ *      (inlined into the row path, they are FMA-contracted there).
  *   4. The float32 loops that need 1-3 and that a measurement showed slower as
  *      plain Cython (numbers beside each one and in docs/kernels.md, "C or
  *      Cython"): the batch-norm row blocks, the softmax row reductions and
@@ -35,7 +36,8 @@
 
 #if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC diagnostic ignored "-Wpsabi"   /* 32-byte vectors in always-inline helpers */
-/* No a*b+c -> FMA contraction in this header (but for the batch-norm section, 4a): GCC may contract the same
+/* No a*b+c -> FMA contraction in this header, except in the batch-norm section (4a) and
+   the softmax row path (4b), where it is measured faster and harmless: GCC may contract the same
    expression differently in two halves of a block (seen in the softmax lane path:
    lanes 4-7 vs 0-3), which would make a row's result depend on its position.  Without it,
    the baseline and AVX2 versions of every function agree bit for bit. */
@@ -406,36 +408,60 @@ TGBN_MULTI(void, tgbn_bn_bwd_dx, (const float *x, const float *dy, float *dx, Py
  * ------------------------------------------------------------------------- */
 #define TGBN_SMALL_C 32          /* largest C taking the lane path (buffer: 8*C floats) */
 
-/* max of x[0..n), n >= 1 (skips NaN; a NaN reaches the sum through exp) */
+/* The row path may contract a*b+c into FMA (each row is computed by one function call,
+   so its result never depends on its position; the AVX2 and baseline versions may differ
+   in the last bit): without it (4096, 1000) ran ~1.3x slower than with. */
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC pop_options
+#elif defined(__clang__)
+#pragma clang fp contract(fast)
+#endif
+/* max of x[0..n), n >= 1 (skips NaN; a NaN reaches the sum through exp).  Four
+   independent 8-lane maxima: one chain was latency-bound (1.4x slower at (4096, 1000)). */
 TGBN_INL float tgbn_row_max_f_body(const float *x, Py_ssize_t n) {
     Py_ssize_t j = 0;
     float m = x[0];
-    if (n >= 8) {
-        tgbn_v8f mv = tgbn_ld(x);
-        for (j = 8; j + 8 <= n; j += 8) mv = tgbn_vmax(mv, tgbn_ld(x + j));
-        m = tgbn_hmax8(mv);
+    if (n >= 32) {
+        tgbn_v8f m0 = tgbn_ld(x), m1 = tgbn_ld(x + 8), m2 = tgbn_ld(x + 16), m3 = tgbn_ld(x + 24);
+        for (j = 32; j + 32 <= n; j += 32) {
+            m0 = tgbn_vmax(m0, tgbn_ld(x + j));
+            m1 = tgbn_vmax(m1, tgbn_ld(x + j + 8));
+            m2 = tgbn_vmax(m2, tgbn_ld(x + j + 16));
+            m3 = tgbn_vmax(m3, tgbn_ld(x + j + 24));
+        }
+        m = tgbn_hmax8(tgbn_vmax(tgbn_vmax(m0, m1), tgbn_vmax(m2, m3)));
     }
+    for (; j + 8 <= n; j += 8) m = tgbn_hmax8(tgbn_vmax(TGBN_BCAST8(m), tgbn_ld(x + j)));
     for (; j < n; j++) m = x[j] > m ? x[j] : m;
     return m;
 }
-/* g = exp(x - m), returns sum(g) (8 float partial sums, added in a fixed order, as double) */
+/* g = exp(x - m), returns sum(g) (float partial sums in 2 x 8 lanes, added in a fixed
+   order, as double) */
 TGBN_INL double tgbn_row_exp_sum_f_body(const float *restrict x, float *restrict g, Py_ssize_t n,
                                         float m) {
-    tgbn_v8f mv = TGBN_BCAST8(m), s = TGBN_BCAST8(0.0f);
+    tgbn_v8f mv = TGBN_BCAST8(m), s0 = TGBN_BCAST8(0.0f), s1 = TGBN_BCAST8(0.0f);
     Py_ssize_t j = 0;
+    for (; j + 16 <= n; j += 16) {
+        tgbn_v8f e0 = tgbn_expf_v8(tgbn_ld(x + j) - mv);
+        tgbn_v8f e1 = tgbn_expf_v8(tgbn_ld(x + j + 8) - mv);
+        tgbn_st(g + j, e0);
+        tgbn_st(g + j + 8, e1);
+        s0 += e0;
+        s1 += e1;
+    }
     for (; j + 8 <= n; j += 8) {
         tgbn_v8f e = tgbn_expf_v8(tgbn_ld(x + j) - mv);
         tgbn_st(g + j, e);
-        s += e;
+        s0 += e;
     }
     if (j < n) {
         float b[8];
         for (int k = 0; k < 8; k++) b[k] = j + k < n ? x[j + k] : -INFINITY;   /* exp -> 0 */
         tgbn_v8f e = tgbn_expf_v8(tgbn_ld(b) - mv);
         for (int k = 0; j + k < n; k++) g[j + k] = e[k];
-        s += e;
+        s1 += e;
     }
-    return (double)tgbn_hsum8(s);
+    return (double)tgbn_hsum8(s0 + s1);
 }
 /* sum(x - m), sum(y), sum(y * (x - m)) in double (y may be NULL: only the first) */
 TGBN_INL void tgbn_row_sums_f_body(const float *x, const float *y, Py_ssize_t n, float m,
@@ -467,6 +493,13 @@ TGBN_MULTI(double, tgbn_row_exp_sum_f, (const float *restrict x, float *restrict
            float m), (x, g, n, m))
 TGBN_MULTI(void, tgbn_row_sums_f, (const float *x, const float *y, Py_ssize_t n, float m, double *sx,
            double *sy, double *syx), (x, y, n, m, sx, sy, syx))
+
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC push_options
+#pragma GCC optimize ("fp-contract=off")
+#elif defined(__clang__)
+#pragma clang fp contract(off)
+#endif
 
 /* Lane path (C <= TGBN_SMALL_C): 8 rows at a time, one row per vector lane.  A call per
    row into short vector loops with remainders cost ~60 ns for 10 numbers; no plain-Cython
