@@ -25,7 +25,7 @@ __version__ = "0.1.0"
 def __getattr__(name):
     # Heavier subpackages load on first use: tinygrad_bn.keras, .tune, .utils, .datasets ...
     import importlib
-    if name in ("nn", "keras", "tune", "utils", "datasets", "data", "initializers", "losses", "callbacks",
+    if name in ("nn", "keras", "tune", "utils", "datasets", "data", "memory", "initializers", "losses", "callbacks",
                 "metrics", "demo"):
         return importlib.import_module(f".{name}", __name__)
     if name == "TensorSpec":
