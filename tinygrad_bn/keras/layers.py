@@ -203,7 +203,24 @@ class _KerasLayer(Layer):
 
     def __init__(self, activity_regularizer=None, **kwargs):
         super().__init__(**kwargs)
-        self._activity_reg = _regs.get(activity_regularizer)
+        self._set_activity_regularizer(activity_regularizer)
+
+    def _set_activity_regularizer(self, value):
+        # The activity penalty is added by ``call`` itself (models may call ``layer.call``
+        # directly, skipping ``__call__``); only a layer that has one pays for the wrapper.
+        self._activity_reg = _regs.get(value)
+        self.__dict__.pop("call", None)
+        if self._activity_reg is not None:
+            plain = type(self).call
+
+            @functools.wraps(plain)
+            def call(*args, **kwargs):
+                y = plain(self, *args, **kwargs)
+                if self._activity_reg is not None and isinstance(y, Tensor):
+                    self._add_activity_loss(y)
+                return y
+
+            object.__setattr__(self, "call", call)
 
     @property
     def compute_dtype(self):
@@ -215,27 +232,10 @@ class _KerasLayer(Layer):
 
     @activity_regularizer.setter
     def activity_regularizer(self, value):
-        self._activity_reg = _regs.get(value)
+        self._set_activity_regularizer(value)
 
     def _add_weight(self, name, shape, initializer, trainable=True, regularizer=None):
         return self.add_weight(name, shape, initializer, trainable=trainable, regularizer=regularizer)
-
-    def __init_subclass__(cls, **kw):
-        super().__init_subclass__(**kw)
-        # The activity penalty is added by ``call`` itself (models may call ``layer.call`` directly,
-        # skipping ``__call__``): each concrete layer's ``call`` is wrapped once, here.
-        orig = cls.__dict__.get("call")
-        if orig is None or cls.__module__ != __name__:
-            return
-
-        @functools.wraps(orig)
-        def call(self, *args, **kwargs):
-            y = orig(self, *args, **kwargs)
-            if self._activity_reg is not None and isinstance(y, Tensor):
-                self._add_activity_loss(y)
-            return y
-
-        cls.call = call
 
     def _add_activity_loss(self, y):
         penalty = self._activity_reg(y)
