@@ -232,3 +232,14 @@ def test_gradient_penalty_style_second_order():
         gx = inner.gradient(y, x)
         penalty = (gx * gx).sum()
     np.testing.assert_allclose(outer.gradient(penalty, w).numpy(), 2 * w.numpy())
+
+
+def test_a_layer_casting_a_float64_input_keeps_it_on_the_tape():
+    from tinygrad_bn.keras.layers import Dense
+    layer = Dense(2, kernel_initializer="ones")
+    v = tg.Var(np.arange(12.0).reshape(3, 4))          # float64 into a float32 layer
+    with tg.GradientTape() as tape:
+        y = layer(v).sum()
+    g = tape.gradient(y, v)
+    assert g is not None and g.dtype == np.float64
+    np.testing.assert_allclose(g.numpy(), np.full((3, 4), 2.0))

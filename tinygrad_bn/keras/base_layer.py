@@ -198,7 +198,7 @@ def _as_input(x, dtype=_FLOATX):
         if x.data.dtype != dtype:
             if x.data.dtype.kind not in "biuf":
                 raise TypeError(f"layer input must be numeric, got dtype {x.data.dtype}")
-            return wrap(np.asarray(x.data, dtype=dtype))
+            return x.astype(dtype)      # the cast op: a watched float input stays on the tape
         return x
     if isinstance(x, KerasTensor):
         raise TypeError("a symbolic input (from Input()) has no value here; build a Model(inputs, outputs) "
