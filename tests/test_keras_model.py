@@ -655,3 +655,19 @@ def test_validation_evaluate_and_predict_call_the_test_and_predict_hooks():
     events.clear()
     m.predict(x, batch_size=30, callbacks=[Rec()])
     assert events == [("predict_batch", 0, (30, 3)), ("predict_batch", 1, (10, 3))]
+
+
+def test_fit_with_use_ema_ends_on_the_moving_averages_as_keras():
+    import tinygrad_bn as tg
+    from tinygrad_bn.keras import Sequential
+    from tinygrad_bn.keras.layers import Dense
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((64, 3)).astype(np.float32)
+    y = (x @ np.array([[1.0], [-2.0], [0.5]], np.float32))
+    model = Sequential([Dense(1)])
+    opt = tg.optimizers.SGD(0.05, use_ema=True, ema_momentum=0.9)
+    model.compile(optimizer=opt, loss="mse")
+    model.fit(x, y, epochs=2, batch_size=16, verbose=0, shuffle=False)
+    averages = [opt._slots[id(v)][-1] for v in model.trainable_variables]
+    for v, avg in zip(model.trainable_variables, averages):
+        np.testing.assert_array_equal(v.numpy(), avg)

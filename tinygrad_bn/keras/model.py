@@ -1261,6 +1261,9 @@ class Model(Layer):
                         logs["val_" + k] = v
                 cbs.on_epoch_end(epoch, logs)
                 bar.close(logs)
+            finalize = getattr(self.optimizer, "finalize_variable_values", None)
+            if finalize is not None:        # Keras 3: EMA weights replace the trained ones (use_ema)
+                finalize(self.trainable_variables)
             cbs.on_train_end({})
         finally:
             self._end_steps()

@@ -519,7 +519,7 @@ def load_model(path, custom_objects=None, compile=True):
         comp = doc.get("compile")
         opt_state = None
         if compile and comp is not None:
-            optimizer = _rebuild(what, r, _optimizers.get, comp["optimizer"])
+            optimizer = _rebuild(what, r, _optimizers.get, comp["optimizer"], custom_objects)
             loss = None
             if comp.get("loss") is not None:
                 loss = _rebuild(what, r, _losses.deserialize, comp["loss"], custom_objects)
