@@ -218,6 +218,10 @@ def _readline(label, proc):
     return msg
 
 
+#: seconds between two timings of different contenders (idle threads of the last one settle)
+SETTLE = 0.3
+
+
 def compare(contenders, rounds=5, repeats=5, min_time=0.05, warmup=1, quick=False):
     """Time ``{label: Contender or None}``, each in its own process, in interleaved rounds.
 
@@ -259,6 +263,10 @@ def compare(contenders, rounds=5, repeats=5, min_time=0.05, warmup=1, quick=Fals
                 if label not in procs:
                     continue
                 proc = procs[label]
+                # Let the previous contender's idle threads go to sleep first: OpenBLAS's
+                # workers spin ~0.13 s after the last matmul (measured), which took a core
+                # from whoever was timed next (our step at batch 1024 read 2x slow that way).
+                time.sleep(0.0 if quick else SETTLE)
                 proc.stdin.write(json.dumps({"cmd": "time", "repeats": repeats}) + "\n")
                 proc.stdin.flush()
                 try:
