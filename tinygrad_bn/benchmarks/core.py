@@ -1,4 +1,5 @@
-"""Engine-core benchmarks: the course example and the per-op cost of a tiny graph.
+"""Engine-core benchmarks: the course example, the per-op cost of a tiny graph, and a
+Hessian-vector product against its gradient (issue 10: at most 4x).
 
 Each case times tinygrad_bn, hand-written NumPy (forward and a hand-derived
 backward) and PyTorch when importable (one intra-op thread: the tensors are
@@ -106,6 +107,74 @@ def perop_torch():
     return run
 
 
+HVP_SIZES = [(64, 256), (256, 128), (128, 10)]
+
+
+def _hvp_setup(batch=64, seed=0):
+    rng = np.random.default_rng(seed)
+    ws = [(rng.standard_normal((a, b)) / np.sqrt(a)).astype(np.float32) for a, b in HVP_SIZES]
+    bs = [np.zeros(b, np.float32) for _, b in HVP_SIZES]
+    x = rng.standard_normal((batch, HVP_SIZES[0][0])).astype(np.float32)
+    y = rng.integers(0, HVP_SIZES[-1][1], batch)
+    vs = [rng.standard_normal(a.shape).astype(np.float32) for pair in zip(ws, bs) for a in pair]
+    return ws, bs, x, y, vs
+
+
+def _mlp_ours(kind):
+    """The loss of a tanh MLP (64 -> 256 -> 128 -> 10, softmax cross-entropy) at batch 64:
+    ``kind='grad'`` times its gradient, ``'hvp'`` one Hessian-vector product (two tapes)."""
+    import tinygrad_bn as tg
+    from tinygrad_bn.ops.softmax_ce import softmax_cross_entropy
+    ws, bs, x, y, vs = _hvp_setup()
+    params = [tg.Var(a) for pair in zip(ws, bs) for a in pair]
+
+    def loss():
+        h = x
+        for i in range(0, len(params) - 2, 2):
+            h = tg.tanh(h @ params[i] + params[i + 1])
+        return softmax_cross_entropy(h @ params[-2] + params[-1], y)
+
+    def grad():
+        with tg.GradientTape() as tape:
+            value = loss()
+        return tape.gradient(value, params)
+
+    def hvp():
+        with tg.GradientTape() as outer:
+            with tg.GradientTape() as inner:
+                value = loss()
+            g = inner.gradient(value, params)
+            gv = sum((a * v).sum() for a, v in zip(g, vs))
+        return outer.gradient(gv, params)
+    return grad if kind == "grad" else hvp
+
+
+def hvp_ours():
+    return _mlp_ours("hvp")
+
+
+def grad_ours():
+    return _mlp_ours("grad")
+
+
+def hvp_torch():
+    import torch
+    ws, bs, x, y, vs = _hvp_setup()
+    params = [torch.tensor(a, requires_grad=True) for pair in zip(ws, bs) for a in pair]
+    tx, ty = torch.tensor(x), torch.tensor(y)
+    tvs = [torch.tensor(v) for v in vs]
+
+    def run():
+        h = tx
+        for i in range(0, len(params) - 2, 2):
+            h = torch.tanh(h @ params[i] + params[i + 1])
+        value = torch.nn.functional.cross_entropy(h @ params[-2] + params[-1], ty)
+        g = torch.autograd.grad(value, params, create_graph=True)
+        gv = sum((a * v).sum() for a, v in zip(g, tvs))
+        return torch.autograd.grad(gv, params)
+    return run
+
+
 def main(argv=None):
     args = parse_args(argv, __doc__)
     header("core")
@@ -122,6 +191,11 @@ def main(argv=None):
                 rounds=args.rounds, quick=args.quick)
     lines.append(report("(x*x + x).sum() fwd+bwd, shape (4,)", t, "ours", ["numpy", "torch"],
                         "target ours/torch <= 0.25"))
+    t = compare({"hvp": Contender(f"{MOD}:hvp_ours"), "gradient": Contender(f"{MOD}:grad_ours"),
+                 "torch hvp": Contender(f"{MOD}:hvp_torch") if torch else None},
+                rounds=args.rounds, quick=args.quick)
+    lines.append(report("tanh MLP b=64: one HVP (two tapes) vs its gradient", t, "hvp",
+                        ["gradient", "torch hvp"], "target hvp/gradient <= 4"))
     return lines
 
 
