@@ -495,8 +495,7 @@ class BatchNormalization(_KerasLayer):
             y, mean, var = F.batch_norm(x, self.gamma, self.beta, epsilon=self.epsilon, return_stats=True)
             m = self.momentum
             mm_var, mv_var = self.moving_mean, self.moving_variance
-            mean = np.array(mean, dtype=mm_var.data.dtype)
-            var = np.array(var, dtype=mv_var.data.dtype)
+            # mean and var are fresh arrays of this call (batch_norm allocates them): no copy needed
 
             def update():
                 for v, stat in ((mm_var, mean), (mv_var, var)):
