@@ -31,11 +31,13 @@ pol = K.policy()
 x = np.ones((4096, 256), np.float32)
 g, b = np.ones(256, np.float32), np.zeros(256, np.float32)
 with tg.config(num_threads=2):
-    for _ in range(3):
-        B.bn_train_forward(x, g, b, 1e-3)
-    c0 = time.process_time()
-    time.sleep(0.15)
-    spin = time.process_time() - c0
+    spins = []
+    for _ in range(5):                       # the least CPU burnt in a sleep after a parallel call:
+        B.bn_train_forward(x, g, b, 1e-3)    # one sleep can be charged for a straggling wake-up
+        c0 = time.process_time()
+        time.sleep(0.1)
+        spins.append(time.process_time() - c0)
+    spin = min(spins)
 print(json.dumps(dict(pol, spin=spin, env=os.environ.get("OMP_WAIT_POLICY"),
                       after=K.policy()["num_threads"])))
 """
@@ -59,7 +61,14 @@ def test_default_policy_sleeps_and_leaves_no_environment_variable():
     r = _probe()
     assert r["case"] == "passive"
     assert r["env"] is None                      # nothing left in os.environ
-    assert r["spin"] < 0.02, r                   # idle threads sleep (spinning: ~5 ms per region)
+    assert r["spin"] < 0.001, r                  # idle threads sleep (spinning: 2.5-7 ms per region)
+
+
+def test_the_probe_sees_libgomps_default_spinning():
+    """What the default policy avoids: libgomp's own spin before sleeping (GOMP_SPINCOUNT=300000)."""
+    r = _probe(env={"GOMP_SPINCOUNT": "300000"})
+    assert r["case"] == "user"
+    assert r["spin"] > 0.001, r
 
 
 def test_user_choice_is_respected():
