@@ -21,24 +21,28 @@ def test_every_builtin_op_has_samples():
     assert not missing, f"built-in ops without samples in tests/op_samples.py: {missing}"
 
 
-def _split(sample):
-    """(differentiable inputs, a function of them calling the op with the rest fixed)."""
-    the_op = None
-    free = [i for i, a in enumerate(sample.tensors)
+def _free(sample):
+    """Indexes of the sample's differentiable inputs (float, not declared constant)."""
+    return [i for i, a in enumerate(sample.tensors)
             if np.asarray(a).dtype.kind == "f" and i not in sample.const]
+
+
+def _split(sample):
+    """(differentiable inputs as float64, a function of them calling an op with the rest fixed)."""
+    free = _free(sample)
 
     def call(op, *xs):
         args = list(sample.tensors)
         for i, x in zip(free, xs):
             args[i] = x
         return op(*args, *sample.attrs, **sample.kwargs)
-    return [np.asarray(sample.tensors[i], dtype=np.float64) for i in free], call, the_op
+    return [np.asarray(sample.tensors[i], dtype=np.float64) for i in free], call
 
 
 @pytest.mark.parametrize("name,i", CASES)
 def test_gradcheck(name, i):
     op = tg.REGISTRY[name]
-    xs, call, _ = _split(SAMPLES[name][i])
+    xs, call = _split(SAMPLES[name][i])
     if not xs:
         pytest.skip("no differentiable input")
     if name == "stop_gradient":
@@ -54,7 +58,7 @@ def test_gradcheck(name, i):
 @pytest.mark.parametrize("name,i", CASES)
 def test_gradgradcheck(name, i):
     op = tg.REGISTRY[name]
-    xs, call, _ = _split(SAMPLES[name][i])
+    xs, call = _split(SAMPLES[name][i])
     if not xs or name == "stop_gradient":
         pytest.skip("no differentiable input")
     assert tg.gradgradcheck(lambda *ts: call(op, *ts), *xs, atol=1e-5, rtol=1e-4)
@@ -65,14 +69,13 @@ def test_gradgradcheck(name, i):
 def test_dtype_is_kept(name, i, dtype):
     """Float inputs of one dtype give an output and gradients of that dtype (cast: its target)."""
     op = tg.REGISTRY[name]
-    xs, call, _ = _split(SAMPLES[name][i])
+    xs, call = _split(SAMPLES[name][i])
     if not xs:
         pytest.skip("no differentiable input")
     ts = [tg.Tensor(x.astype(dtype)) for x in xs]
     sample = SAMPLES[name][i]
     args = [np.asarray(a).astype(dtype) if np.asarray(a).dtype.kind == "f" else a for a in sample.tensors]
-    free = [j for j, a in enumerate(sample.tensors) if np.asarray(a).dtype.kind == "f" and j not in sample.const]
-    for j, t in zip(free, ts):
+    for j, t in zip(_free(sample), ts):
         args[j] = t
     with tg.GradientTape() as tape:
         tape.watch(ts)
@@ -91,12 +94,11 @@ def test_numpy_function_on_tensors_is_the_op(name, i):
     """np.<fn>(tensors) dispatches to the op (NEP 13/18): same value, recorded, same gradient."""
     sample = SAMPLES[name][i]
     op = tg.REGISTRY[name]
-    xs, call, _ = _split(sample)
+    xs, call = _split(sample)
 
     def via_numpy(*ts):
         args = list(sample.tensors)
-        free = [j for j, a in enumerate(sample.tensors) if np.asarray(a).dtype.kind == "f"]
-        for j, t in zip(free, ts):
+        for j, t in zip(_free(sample), ts):
             args[j] = t
         return sample.numpy(*args, *sample.attrs, **sample.kwargs)
 

@@ -224,8 +224,8 @@ cdef object _wrap_result(object r):
 cdef object _ufunc_fallback(object ufunc, str method, tuple inputs, dict kwargs):
     name = f"np.{ufunc.__name__}" + ("" if method == "__call__" else f".{method}")
     if ufunc not in _NONDIFF_UFUNCS and (_any_watched_deep(inputs) or _any_watched_deep(kwargs)):
-        what = "with these keyword arguments" if method == "__call__" and ufunc in _UFUNCS else ""
-        raise TypeError(f"{name}: tinygrad_bn cannot differentiate it {what}while a GradientTape is watching "
+        how = " with these keyword arguments" if kwargs else ""
+        raise TypeError(f"{name}: tinygrad_bn cannot differentiate it{how} while a GradientTape is watching "
                         f"its input (the result would be a silent constant); use the tinygrad_bn ops, or "
                         f"compute it inside tape.stop_recording()")
     out = kwargs.get("out")
@@ -241,10 +241,7 @@ cdef object _function_fallback(object func, tuple args, dict kwargs):
         raise TypeError(f"np.{name}: tinygrad_bn does not differentiate it, and a GradientTape is watching "
                         f"its input (the result would be a silent constant); use the tinygrad_bn ops, or "
                         f"compute it inside tape.stop_recording()")
-    result = func(*_unwrap_deep(args), **_unwrap_deep(kwargs))
-    if func in _NONDIFF_FUNCTIONS and not isinstance(result, (np.ndarray, np.generic)):
-        return result
-    return _wrap_result(result)
+    return _wrap_result(func(*_unwrap_deep(args), **_unwrap_deep(kwargs)))
 
 
 # > 0 while a backward runs on Tensors for a higher-order gradient: then a watched

@@ -23,8 +23,7 @@ __all__ = ["constant", "convert_to_tensor", "cast", "one_hot", "reduce_sum", "re
            "clip_by_value", "argmax", "argmin", "equal", "not_equal", "less", "less_equal", "greater",
            "greater_equal", "shape", "size", "rank", "identity", "function", "newaxis", "bool",
            "float16", "float32", "float64", "int8", "int16", "int32", "int64", "uint8", "is_tensor",
-           "linspace", "tensordot_not_supported"]
-__all__.remove("tensordot_not_supported")
+           "linspace"]
 
 float16, float32, float64 = np.float16, np.float32, np.float64
 int8, int16, int32, int64, uint8 = np.int8, np.int16, np.int32, np.int64, np.uint8
@@ -81,11 +80,9 @@ def one_hot(indices, depth, on_value=None, off_value=None, axis=None, dtype=None
     depth = int(depth)
     if depth < 0:
         raise ValueError(f"one_hot: depth must be >= 0, got {depth}")
-    if dtype is None:
-        dtype = (np.asarray(_data(on_value)).dtype if on_value is not None else
-                 np.asarray(_data(off_value)).dtype if off_value is not None else np.float32)
-        if np.dtype(dtype).kind == "f" and on_value is not None and not isinstance(on_value, (Tensor, np.ndarray)):
-            dtype = np.float32
+    if dtype is None:       # TF: the dtype of on_value (or off_value), else float32
+        given = on_value if on_value is not None else off_value
+        dtype = _data(given).dtype if given is not None else np.float32
     dtype = np.dtype(dtype)
     on = np.asarray(1 if on_value is None else _data(on_value)).astype(dtype)
     off = np.asarray(0 if off_value is None else _data(off_value)).astype(dtype)
@@ -205,7 +202,7 @@ def clip_by_value(t, clip_value_min, clip_value_max, name=None):
 
 def identity(input, name=None):  # noqa: A002
     """``tf.identity``: the same value, differentiable (a Var gives a snapshot)."""
-    return _E.multiply(input, 1) if not isinstance(input, Tensor) or type(input) is not Tensor else input
+    return input if type(input) is Tensor else _E.multiply(input, 1)
 
 
 def argmax(input, axis=None, output_type=np.int64, name=None):  # noqa: A002

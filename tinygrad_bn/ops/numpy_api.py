@@ -63,20 +63,16 @@ def _mean(a, axis=None, dtype=None, out=None, keepdims=False, *, where=np._NoVal
     return R.mean(a, axis=axis, keepdims=bool(keepdims))
 
 
-def _var(a, axis=None, dtype=None, out=None, ddof=0, keepdims=False, *, where=np._NoValue, mean=np._NoValue,
-         correction=np._NoValue):
-    _no("var", dtype=dtype, out=out, where=where, mean=mean)
-    if correction is not np._NoValue:
-        ddof = correction
-    return R.var(a, axis=axis, keepdims=bool(keepdims), ddof=ddof)
-
-
-def _std(a, axis=None, dtype=None, out=None, ddof=0, keepdims=False, *, where=np._NoValue, mean=np._NoValue,
-         correction=np._NoValue):
-    _no("std", dtype=dtype, out=out, where=where, mean=mean)
-    if correction is not np._NoValue:
-        ddof = correction
-    return R.std(a, axis=axis, keepdims=bool(keepdims), ddof=ddof)
+def _spread(fn, name):
+    """np.var / np.std on tensors (``correction`` is NumPy 2's name for ``ddof``)."""
+    def impl(a, axis=None, dtype=None, out=None, ddof=0, keepdims=False, *, where=np._NoValue,
+             mean=np._NoValue, correction=np._NoValue):
+        _no(name, dtype=dtype, out=out, where=where, mean=mean)
+        if correction is not np._NoValue:
+            ddof = correction
+        return fn(a, axis=axis, keepdims=bool(keepdims), ddof=ddof)
+    impl.__name__ = name
+    return impl
 
 
 def _extreme(fn, name):
@@ -197,7 +193,7 @@ def _flip(m, axis=None):
     return S.getitem(m, tuple(index))
 
 
-for _func, _impl in ((np.sum, _sum), (np.mean, _mean), (np.var, _var), (np.std, _std),
+for _func, _impl in ((np.sum, _sum), (np.mean, _mean), (np.var, _spread(R.var, "var")), (np.std, _spread(R.std, "std")),
                      (np.max, _extreme(R.max_, "max")), (np.amax, _extreme(R.max_, "amax")),
                      (np.min, _extreme(R.min_, "min")), (np.amin, _extreme(R.min_, "amin")),
                      (np.prod, _prod), (np.reshape, _reshape), (np.transpose, _transpose),
