@@ -26,7 +26,7 @@ The build is fast and says what it does:
   terminal (``/dev/tty``) because pip hides a build's output unless ``-v``; with
   no terminal they go to stderr.  ``TINYGRAD_BN_BUILD_TTY=0`` keeps them on stderr.
 
-``TINYGRAD_BN_BUILD_ONLY=engine|kernels`` builds one group (development only,
+``TINYGRAD_BN_BUILD_ONLY=engine|kernels|batchnorm|...`` builds one group or one kernel module (development only,
 with ``python setup.py build_ext --inplace``).
 """
 import glob
@@ -95,12 +95,16 @@ def extensions():
     for path in sorted(glob.glob("kernels/*.pyx")):
         name = os.path.splitext(os.path.basename(path))[0]
         exts.append(Extension(f"tinygrad_bn._kernels.{name}", [path], depends=depends))
-    # TINYGRAD_BN_BUILD_ONLY=engine|kernels builds one group in place (development only).
+    # TINYGRAD_BN_BUILD_ONLY=engine|kernels|<kernel module> builds one group in place (development only).
     only = os.environ.get("TINYGRAD_BN_BUILD_ONLY", "")
     if only == "engine":
         exts = exts[:1]
     elif only == "kernels":
         exts = exts[1:]
+    elif only:
+        exts = [e for e in exts if e.name == f"tinygrad_bn._kernels.{only}"]
+        if not exts:
+            raise SystemExit(f"TINYGRAD_BN_BUILD_ONLY={only!r}: not engine, kernels or a module of kernels/")
     return exts
 
 
