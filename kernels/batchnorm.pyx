@@ -103,6 +103,16 @@ cdef extern from "simd.h":
     void tgbn_bn_bwd_dx(const float* x, const float* dy, float* dx, Py_ssize_t r0, Py_ssize_t r1,
                         Py_ssize_t d, const float* m, const float* k1, const float* k2,
                         const float* k3) noexcept nogil
+    # the same with a ReLU after the batch norm: max(y, 0) forward; dy gated by u > 0 backward
+    # (u = (x - m) * a + c recomputed from x by the expression the forward used)
+    void tgbn_bn_affine_relu(const float* x, float* y, Py_ssize_t r0, Py_ssize_t r1, Py_ssize_t d,
+                             const float* m, const float* a, const float* c) noexcept nogil
+    void tgbn_bn_bwd_sums_relu(const float* x, const float* dy, Py_ssize_t r0, Py_ssize_t r1,
+                               Py_ssize_t d, const float* m, double* s1, double* s2,
+                               const float* a, const float* c) noexcept nogil
+    void tgbn_bn_bwd_dx_relu(const float* x, const float* dy, float* dx, Py_ssize_t r0, Py_ssize_t r1,
+                             Py_ssize_t d, const float* m, const float* k1, const float* k2,
+                             const float* k3, const float* a, const float* c) noexcept nogil
 
 
 # ---------------------------------------------------------------------------
@@ -131,22 +141,39 @@ cdef inline void _stats_block(const floating* x, Py_ssize_t r0, Py_ssize_t r1, P
             s2[j] += t * t
 
 
+cdef inline floating _relu(floating u) noexcept nogil:
+    # max(u, 0) keeping a NaN (NaN < 0 is false), as the composite's np.maximum
+    return 0 if u < 0 else u
+
+
+cdef inline floating _gate(floating g, floating u) noexcept nogil:
+    # g * (u > 0): the composite ReLU backward (0 * NaN stays NaN)
+    return g * (1 if u > 0 else 0)
+
+
 cdef inline void _shifted_affine_block(const floating* x, floating* y, Py_ssize_t r0, Py_ssize_t r1,
                                        Py_ssize_t d, const floating* m, const floating* a,
-                                       const floating* c) noexcept nogil:
-    # y = (x - m) * a + c
+                                       const floating* c, bint relu) noexcept nogil:
+    # y = (x - m) * a + c, then max(y, 0) when relu
     cdef Py_ssize_t i, j
     cdef const floating* row
     cdef floating* out
     if floating is float:
         if tgbn_isa >= 0:
-            tgbn_bn_affine(x, y, r0, r1, d, m, a, c)
+            if relu:
+                tgbn_bn_affine_relu(x, y, r0, r1, d, m, a, c)
+            else:
+                tgbn_bn_affine(x, y, r0, r1, d, m, a, c)
             return
     for i in range(r0, r1):
         row = x + i * d
         out = y + i * d
-        for j in range(d):
-            out[j] = (row[j] - m[j]) * a[j] + c[j]
+        if relu:
+            for j in range(d):
+                out[j] = _relu((row[j] - m[j]) * a[j] + c[j])
+        else:
+            for j in range(d):
+                out[j] = (row[j] - m[j]) * a[j] + c[j]
 
 
 cdef inline void _affine_block(const floating* x, floating* y, Py_ssize_t r0, Py_ssize_t r1,
@@ -163,15 +190,19 @@ cdef inline void _affine_block(const floating* x, floating* y, Py_ssize_t r0, Py
 
 
 cdef inline void _bwd_sums_block(const floating* x, const floating* dy, Py_ssize_t r0, Py_ssize_t r1,
-                                 Py_ssize_t d, const floating* m, double* s1, double* s2) noexcept nogil:
-    # s1 = sum(dy), s2 = sum(dy * (x - m)) over rows [r0, r1)
+                                 Py_ssize_t d, const floating* m, double* s1, double* s2,
+                                 const floating* a, const floating* c, bint relu) noexcept nogil:
+    # s1 = sum(e), s2 = sum(e * (x - m)) over rows [r0, r1); e = dy, or dy * (u > 0) when relu
     cdef Py_ssize_t i, j
     cdef double g
     cdef const floating* row
     cdef const floating* grow
     if floating is float:
         if tgbn_isa >= 0:
-            tgbn_bn_bwd_sums(x, dy, r0, r1, d, m, s1, s2)
+            if relu:
+                tgbn_bn_bwd_sums_relu(x, dy, r0, r1, d, m, s1, s2, a, c)
+            else:
+                tgbn_bn_bwd_sums(x, dy, r0, r1, d, m, s1, s2)
             return
     for j in range(d):
         s1[j] = 0.0
@@ -180,30 +211,41 @@ cdef inline void _bwd_sums_block(const floating* x, const floating* dy, Py_ssize
         row = x + i * d
         grow = dy + i * d
         for j in range(d):
-            g = grow[j]
+            if relu:
+                g = _gate(grow[j], (row[j] - m[j]) * a[j] + c[j])
+            else:
+                g = grow[j]
             s1[j] += g
             s2[j] += g * (row[j] - m[j])
 
 
 cdef inline void _bwd_dx_block(const floating* x, const floating* dy, floating* dx,
                                Py_ssize_t r0, Py_ssize_t r1, Py_ssize_t d, const floating* m,
-                               const floating* k1, const floating* k2,
-                               const floating* k3) noexcept nogil:
-    # dx = k1 * dy + (k2 * (x - m) + k3)
+                               const floating* k1, const floating* k2, const floating* k3,
+                               const floating* a, const floating* c, bint relu) noexcept nogil:
+    # dx = k1 * e + (k2 * (x - m) + k3); e = dy, or dy * (u > 0) when relu
     cdef Py_ssize_t i, j
     cdef const floating* row
     cdef const floating* grow
     cdef floating* out
     if floating is float:
         if tgbn_isa >= 0:
-            tgbn_bn_bwd_dx(x, dy, dx, r0, r1, d, m, k1, k2, k3)
+            if relu:
+                tgbn_bn_bwd_dx_relu(x, dy, dx, r0, r1, d, m, k1, k2, k3, a, c)
+            else:
+                tgbn_bn_bwd_dx(x, dy, dx, r0, r1, d, m, k1, k2, k3)
             return
     for i in range(r0, r1):
         row = x + i * d
         grow = dy + i * d
         out = dx + i * d
-        for j in range(d):
-            out[j] = k1[j] * grow[j] + (k2[j] * (row[j] - m[j]) + k3[j])
+        if relu:
+            for j in range(d):
+                out[j] = (k1[j] * _gate(grow[j], (row[j] - m[j]) * a[j] + c[j])
+                          + (k2[j] * (row[j] - m[j]) + k3[j]))
+        else:
+            for j in range(d):
+                out[j] = k1[j] * grow[j] + (k2[j] * (row[j] - m[j]) + k3[j])
 
 
 cdef inline void _infer_bwd_block(const floating* x, const floating* dy, floating* dx,
@@ -253,18 +295,18 @@ cdef void _stats(const floating* x, Py_ssize_t n, Py_ssize_t d, const floating* 
 
 
 cdef void _shifted_affine(const floating* x, floating* y, Py_ssize_t n, Py_ssize_t d,
-                          const floating* m, const floating* a, const floating* c) noexcept nogil:
+                          const floating* m, const floating* a, const floating* c, bint relu) noexcept nogil:
     cdef Py_ssize_t b, r
     cdef Py_ssize_t nch = _nchunks(n, d)
     cdef int nt = _nthreads(nch, n * d)
     if nt == 1:
         for b in range(nch):
             r = nch - 1 - b
-            _shifted_affine_block(x, y, r * n // nch, (r + 1) * n // nch, d, m, a, c)
+            _shifted_affine_block(x, y, r * n // nch, (r + 1) * n // nch, d, m, a, c, relu)
     else:
         for b in prange(nch, schedule="dynamic", num_threads=nt):
             r = nch - 1 - b
-            _shifted_affine_block(x, y, r * n // nch, (r + 1) * n // nch, d, m, a, c)
+            _shifted_affine_block(x, y, r * n // nch, (r + 1) * n // nch, d, m, a, c, relu)
 
 
 cdef void _affine(const floating* x, floating* y, Py_ssize_t n, Py_ssize_t d,
@@ -280,33 +322,34 @@ cdef void _affine(const floating* x, floating* y, Py_ssize_t n, Py_ssize_t d,
 
 
 cdef void _bwd_sums(const floating* x, const floating* dy, Py_ssize_t n, Py_ssize_t d,
-                    const floating* m, double* part, Py_ssize_t nch) noexcept nogil:
-    cdef Py_ssize_t c
+                    const floating* m, double* part, Py_ssize_t nch,
+                    const floating* a, const floating* c, bint relu) noexcept nogil:
+    cdef Py_ssize_t b
     cdef int nt = _nthreads(nch, n * d)
     if nt == 1:
-        for c in range(nch):
-            _bwd_sums_block(x, dy, c * n // nch, (c + 1) * n // nch, d, m,
-                            part + 2 * c * d, part + (2 * c + 1) * d)
+        for b in range(nch):
+            _bwd_sums_block(x, dy, b * n // nch, (b + 1) * n // nch, d, m,
+                            part + 2 * b * d, part + (2 * b + 1) * d, a, c, relu)
     else:
-        for c in prange(nch, schedule="dynamic", num_threads=nt):
-            _bwd_sums_block(x, dy, c * n // nch, (c + 1) * n // nch, d, m,
-                            part + 2 * c * d, part + (2 * c + 1) * d)
+        for b in prange(nch, schedule="dynamic", num_threads=nt):
+            _bwd_sums_block(x, dy, b * n // nch, (b + 1) * n // nch, d, m,
+                            part + 2 * b * d, part + (2 * b + 1) * d, a, c, relu)
 
 
 cdef void _bwd_dx(const floating* x, const floating* dy, floating* dx, Py_ssize_t n, Py_ssize_t d,
                   const floating* m, const floating* k1, const floating* k2,
-                  const floating* k3) noexcept nogil:
+                  const floating* k3, const floating* a, const floating* c, bint relu) noexcept nogil:
     cdef Py_ssize_t b, r
     cdef Py_ssize_t nch = _nchunks(n, d)
     cdef int nt = _nthreads(nch, n * d)
     if nt == 1:
         for b in range(nch):
             r = nch - 1 - b
-            _bwd_dx_block(x, dy, dx, r * n // nch, (r + 1) * n // nch, d, m, k1, k2, k3)
+            _bwd_dx_block(x, dy, dx, r * n // nch, (r + 1) * n // nch, d, m, k1, k2, k3, a, c, relu)
     else:
         for b in prange(nch, schedule="dynamic", num_threads=nt):
             r = nch - 1 - b
-            _bwd_dx_block(x, dy, dx, r * n // nch, (r + 1) * n // nch, d, m, k1, k2, k3)
+            _bwd_dx_block(x, dy, dx, r * n // nch, (r + 1) * n // nch, d, m, k1, k2, k3, a, c, relu)
 
 
 cdef void _infer_bwd(const floating* x, const floating* dy, floating* dx, Py_ssize_t n, Py_ssize_t d,
@@ -363,14 +406,26 @@ cdef double _column_sum(const floating* x, Py_ssize_t n, Py_ssize_t d, Py_ssize_
     return t
 
 
+cdef inline void _coefficients(double mu, double istd, floating gamma, floating beta, floating* m,
+                               floating* a, floating* c) noexcept nogil:
+    # y = (x - mean) * aj + beta = (x - m) * aj + (beta + (m - mean) * aj), m = fl(mean):
+    # (m - mean) * aj is a tiny double correction, x - m is exact or rounded relative to itself.
+    # A function of the statistics only: the backward of batch norm + ReLU recomputes the
+    # forward's m, a, c bit for bit from (mean, invstd, gamma, beta).
+    cdef double aj = <double>gamma * istd
+    m[0] = <floating>mu
+    a[0] = <floating>aj
+    c[0] = <floating>(<double>beta + (<double>m[0] - mu) * aj)
+
+
 cdef void _train_forward(const floating* x, const floating* gamma, const floating* beta, double epsilon,
                          floating* out, double* mean, double* var, double* invstd, Py_ssize_t n,
-                         Py_ssize_t d, Py_ssize_t nch, double* part, floating* shift) noexcept nogil:
+                         Py_ssize_t d, Py_ssize_t nch, double* part, floating* shift, bint relu) noexcept nogil:
     # part: 2 * nch * d doubles (block partial sums); shift: 4 * d values (shift, m, a, c)
     cdef floating* m = shift + d
     cdef floating* a = m + d
     cdef floating* c = a + d
-    cdef double s1, s2, v, mu, istd, aj, inv_n = 1.0 / <double>n
+    cdef double s1, s2, v, mu, istd, inv_n = 1.0 / <double>n
     cdef Py_ssize_t j
     _shift_of(x, n, d, shift, part)
     _stats(x, n, d, shift, part, nch)
@@ -390,13 +445,8 @@ cdef void _train_forward(const floating* x, const floating* gamma, const floatin
         mean[j] = mu
         var[j] = v
         invstd[j] = istd
-        # y = (x - mean) * aj + beta = (x - m) * aj + (beta + (m - mean) * aj), m = fl(mean):
-        # (m - mean) * aj is a tiny double correction, x - m is exact or rounded relative to itself
-        aj = <double>gamma[j] * istd
-        m[j] = <floating>mu
-        a[j] = <floating>aj
-        c[j] = <floating>(<double>beta[j] + (<double>m[j] - mu) * aj)
-    _shifted_affine(x, out, n, d, m, a, c)
+        _coefficients(mu, istd, gamma[j], beta[j], &m[j], &a[j], &c[j])
+    _shifted_affine(x, out, n, d, m, a, c, relu)
 
 
 cdef int _float_type(str kernel, object x) except -1:
@@ -405,12 +455,14 @@ cdef int _float_type(str kernel, object x) except -1:
     return cnp.PyArray_TYPE(<cnp.ndarray>x)
 
 
-def bn_train_forward(x, gamma, beta, double epsilon, out=None, mean=None, var=None, invstd=None):
+def bn_train_forward(x, gamma, beta, double epsilon, out=None, mean=None, var=None, invstd=None,
+                     bint relu=False):
     """Training batch norm forward on (N, D) float32/float64 ``x``: returns
     ``(out, mean, var, invstd)`` (the last three float64 of shape (D,); ``var`` biased),
     filling the arrays given or allocating those passed as None.
 
-    Two passes over x (statistics, then ``out = gamma * (x - mean) * invstd + beta``).
+    Two passes over x (statistics, then ``out = gamma * (x - mean) * invstd + beta``,
+    or its ``max(., 0)`` with ``relu=True``: batch norm followed by ReLU in the same passes).
     gamma and beta have x's dtype.  N == 0 leaves mean 0, var 0.
     """
     cdef str k = "bn_train_forward"
@@ -462,10 +514,10 @@ def bn_train_forward(x, gamma, beta, double epsilon, out=None, mean=None, var=No
     with nogil:
         if t == cnp.NPY_FLOAT:
             _train_forward(<const float*>xp, <const float*>gp, <const float*>bp, epsilon, <float*>op,
-                           mp, vp, ip, n, d, nch, part, <float*>sp)
+                           mp, vp, ip, n, d, nch, part, <float*>sp, relu)
         else:
             _train_forward(<const double*>xp, <const double*>gp, <const double*>bp, epsilon, <double*>op,
-                           mp, vp, ip, n, d, nch, part, <double*>sp)
+                           mp, vp, ip, n, d, nch, part, <double*>sp, relu)
         free(part)
     return oa, ma, va, ia
 
@@ -501,19 +553,28 @@ def bn_affine(x, a, b, out):
 
 
 cdef void _train_backward(const floating* x, const floating* dy, const double* mean,
-                          const double* invstd, const floating* gamma, floating* dx, double* sdy,
-                          double* sdyx, Py_ssize_t n, Py_ssize_t d, Py_ssize_t nch, double* part,
-                          floating* m) noexcept nogil:
-    # part: 2 * nch * d doubles; m: 4 * d values (m, k1, k2, k3).  sdy = sum(dy),
-    # sdyx = sum(dy * (x - mean)) * invstd (dbeta, dgamma), in double.
+                          const double* invstd, const floating* gamma, const floating* beta,
+                          floating* dx, double* sdy, double* sdyx, double* sdx, Py_ssize_t n,
+                          Py_ssize_t d, Py_ssize_t nch, double* part, floating* m,
+                          bint relu) noexcept nogil:
+    # part: 2 * nch * d doubles; m: 6 * d values (m, k1, k2, k3, a, c).  sdy = sum(e),
+    # sdyx = sum(e * (x - mean)) * invstd (dbeta, dgamma), in double, with e = dy, or with
+    # relu (batch norm + ReLU) e = dy * (u > 0), u the forward's pre-ReLU output, recomputed.
+    # sdx (or NULL): the column sums of dx from its closed form (a bias added before the
+    # batch norm: the mean subtraction makes them zero up to rounding).
     cdef floating* k1 = m + d
     cdef floating* k2 = k1 + d
     cdef floating* k3 = k2 + d
+    cdef floating* a = k3 + d
+    cdef floating* c = a + d
     cdef double inv_n = 1.0 / <double>n, s_dy, s_dyx, istd, q1, q2, dm
     cdef Py_ssize_t j
     for j in range(d):
-        m[j] = <floating>mean[j]                   # the forward's m: x - m exact or nearly
-    _bwd_sums(x, dy, n, d, m, part, nch)
+        if relu:
+            _coefficients(mean[j], invstd[j], gamma[j], beta[j], &m[j], &a[j], &c[j])
+        else:
+            m[j] = <floating>mean[j]               # the forward's m: x - m exact or nearly
+    _bwd_sums(x, dy, n, d, m, part, nch, a, c, relu)
     _combine(part, nch, d)
     for j in range(d):
         dm = <double>m[j] - mean[j]
@@ -529,7 +590,10 @@ cdef void _train_backward(const floating* x, const floating* dy, const double* m
         k1[j] = <floating>q1
         k2[j] = <floating>q2
         k3[j] = <floating>(-q1 * s_dy * inv_n + q2 * dm)
-    _bwd_dx(x, dy, dx, n, d, m, k1, k2, k3)
+        if sdx != NULL:
+            # sum over rows of k1 * e + k2 * (x - m) + k3, with sum(x - m) = n * (mean - m)
+            sdx[j] = <double>k1[j] * s_dy - <double>k2[j] * dm * <double>n + <double>k3[j] * <double>n
+    _bwd_dx(x, dy, dx, n, d, m, k1, k2, k3, a, c, relu)
 
 
 cdef void _store(double* src, char* dst, int typenum, Py_ssize_t d) noexcept nogil:
@@ -543,13 +607,20 @@ cdef void _store(double* src, char* dst, int typenum, Py_ssize_t d) noexcept nog
             (<double*>dst)[j] = src[j]
 
 
-def bn_train_backward(x, dy, mean, invstd, gamma, dx=None, dgamma=None, dbeta=None):
+def bn_train_backward(x, dy, mean, invstd, gamma, dx=None, dgamma=None, dbeta=None, beta=None,
+                      bint relu=False, dsum=None):
     """Training batch norm backward on (N, D): returns ``(dx, dgamma, dbeta)``, filling the
     arrays given or allocating those passed as None.  ``dgamma`` and ``dbeta`` are summed in
     double and stored as float64 arrays or in x's dtype (the dtype they get when allocated).
 
     Pass 1 reads x and dy for sum(dy) and sum(dy * (x - mean)); pass 2 writes
     ``dx = gamma * invstd * (dy - mean(dy) - xhat * mean(dy * xhat))``.
+
+    ``relu=True``: the backward of ``bn_train_forward(..., relu=True)`` (batch norm then
+    ReLU); ``beta`` (x's dtype, (D,)) is then required, and dy is gated by the forward's
+    pre-ReLU value, recomputed from x (no extra array read).  ``dsum``: an optional (D,)
+    array of x's dtype filled with the column sums of dx (the gradient of a bias added
+    before the batch norm), from dx's closed form.
     """
     cdef str k = "bn_train_backward"
     cdef int t = _float_type(k, x)
@@ -571,6 +642,25 @@ def bn_train_backward(x, dy, mean, invstd, gamma, dx=None, dgamma=None, dbeta=No
                                          and cnp.PyArray_TYPE(<cnp.ndarray>dbeta) == t) else cnp.NPY_DOUBLE
     cdef cnp.ndarray dga = _output(k, "dgamma", dgamma, tg, d, -1)
     cdef cnp.ndarray dba = _output(k, "dbeta", dbeta, tb, d, -1)
+    cdef cnp.ndarray bta = None
+    cdef cnp.ndarray dsa = None
+    cdef void* btp = NULL
+    if relu:
+        if beta is None:
+            raise TypeError(f"{k}: relu=True needs beta (the forward's offset, shape ({d},))")
+        bta = _input(k, "beta", beta, 1, t)
+        _check_shape(k, "beta", bta, d, -1)
+        btp = cnp.PyArray_DATA(bta)
+    if dsum is not None:
+        dsa = _output(k, "dsum", dsum, t, d, -1)
+        for name, arr in (("x", xa), ("dy", ya), ("mean", ma), ("invstd", ia), ("gamma", ga),
+                          ("dx", da), ("dgamma", dga), ("dbeta", dba)):
+            _disjoint(k, "dsum", dsa, name, arr)
+        if bta is not None:
+            _disjoint(k, "dsum", dsa, "beta", bta)
+    if relu and (dx is not None or dgamma is not None or dbeta is not None):
+        for name, arr in (("dx", da), ("dgamma", dga), ("dbeta", dba)):
+            _disjoint(k, name, arr, "beta", bta)
     if dx is not None or dgamma is not None or dbeta is not None:
         for name, arr in (("dx", da), ("dgamma", dga), ("dbeta", dba)):
             _disjoint(k, name, arr, "x", xa)
@@ -585,12 +675,14 @@ def bn_train_backward(x, dy, mean, invstd, gamma, dx=None, dgamma=None, dbeta=No
         return da, dga, dba
     cdef Py_ssize_t nch = _nchunks(n, d)
     cdef size_t item = 4 if t == cnp.NPY_FLOAT else 8
-    # scratch (one allocation): block partial sums, then the double sums, then m, k1, k2, k3
-    cdef double* part = <double*>malloc((2 * nch * d + 2 * d) * sizeof(double) + 4 * d * item)
+    # scratch (one allocation): block partial sums, then the double sums (dy, dyx, dx), then
+    # m, k1, k2, k3, a, c
+    cdef double* part = <double*>malloc((2 * nch * d + 3 * d) * sizeof(double) + 6 * d * item)
     if part == NULL:
         raise MemoryError(f"{k}: out of memory for the partial sums")
     cdef double* sums = part + 2 * nch * d
-    cdef void* sp = <void*>(sums + 2 * d)
+    cdef double* sdx = sums + 2 * d if dsa is not None else NULL
+    cdef void* sp = <void*>(sums + 3 * d)
     cdef void* xp = cnp.PyArray_DATA(xa)
     cdef void* yp = cnp.PyArray_DATA(ya)
     cdef void* gp = cnp.PyArray_DATA(ga)
@@ -599,16 +691,20 @@ def bn_train_backward(x, dy, mean, invstd, gamma, dx=None, dgamma=None, dbeta=No
     cdef double* ip = <double*>cnp.PyArray_DATA(ia)
     with nogil:
         if n == 0:
-            for j in range(2 * d):
+            for j in range(3 * d):
                 sums[j] = 0.0
         elif t == cnp.NPY_FLOAT:
-            _train_backward(<const float*>xp, <const float*>yp, mp, ip, <const float*>gp, <float*>dp,
-                            sums, sums + d, n, d, nch, part, <float*>sp)
+            _train_backward(<const float*>xp, <const float*>yp, mp, ip, <const float*>gp,
+                            <const float*>btp, <float*>dp, sums, sums + d, sdx, n, d, nch, part,
+                            <float*>sp, relu)
         else:
-            _train_backward(<const double*>xp, <const double*>yp, mp, ip, <const double*>gp, <double*>dp,
-                            sums, sums + d, n, d, nch, part, <double*>sp)
+            _train_backward(<const double*>xp, <const double*>yp, mp, ip, <const double*>gp,
+                            <const double*>btp, <double*>dp, sums, sums + d, sdx, n, d, nch, part,
+                            <double*>sp, relu)
         _store(sums + d, <char*>cnp.PyArray_DATA(dga), tg, d)
         _store(sums, <char*>cnp.PyArray_DATA(dba), tb, d)
+        if dsa is not None:
+            _store(sums + 2 * d, <char*>cnp.PyArray_DATA(dsa), t, d)
         free(part)
     return da, dga, dba
 

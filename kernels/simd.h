@@ -246,6 +246,26 @@ TGBN_MULTI(void, tgbn_logf_arr, (const float *x, float *out, Py_ssize_t n), (x, 
    stream far worse (stats ~11 vs ~15 GB/s per core; y written at ~60% of
    the contiguous rate) than the L3 reuse saves. */
 
+/* Batch norm followed by ReLU (one op, kernels/batchnorm.pyx): the forward writes
+   max(u, 0) with u = (x - m) * a + c, and the backward recomputes u from x
+   with the SAME expression (these macros; the same m, a, c, recomputed from the
+   statistics bit for bit) and lets dy through where u > 0.  relu8/relu1 keep a
+   NaN (NaN < 0 is false), as max(x, 0) does in the composite. */
+#define TGBN_BN_U8(p) ((tgbn_ld(p) - mv) * av + cv)
+#define TGBN_BN_U1(p) (((p)[j] - m[j]) * a[j] + c[j])
+TGBN_INL tgbn_v8f tgbn_relu8(tgbn_v8f u) {
+    const tgbn_v8f z = TGBN_BCAST8(0.0f);
+    return (tgbn_v8f)((tgbn_v8i)u & ~(tgbn_v8i)(u < z));
+}
+TGBN_INL float tgbn_relu1(float u) { return u < 0.0f ? 0.0f : u; }
+/* dy * (u > 0) as the composite's ReLU backward computes it (a NaN u gates to 0, a NaN or
+   inf dy where u <= 0 gives NaN: 0 * NaN) */
+TGBN_INL tgbn_v8f tgbn_gate8(tgbn_v8f g, tgbn_v8f u) {
+    const tgbn_v8f z = TGBN_BCAST8(0.0f), one = TGBN_BCAST8(1.0f);
+    return g * (tgbn_v8f)((tgbn_v8i)one & (tgbn_v8i)(u > z));
+}
+TGBN_INL float tgbn_gate1(float g, float u) { return g * (u > 0.0f ? 1.0f : 0.0f); }
+
 /* ---- statistics over rows [r0, r1): s1 = sum(x - h), s2 = sum((x - h)^2) ----
    Float accumulators a1, a2 per tile of columns, for one block of
    TGBN_BN_RB rows: each step adds the (pairwise) sum of 4 rows, so a float
@@ -284,43 +304,54 @@ TGBN_INL void tgbn_bn_stats_body(const float *x, Py_ssize_t r0, Py_ssize_t r1, P
     }
 }
 
-/* ---- output over rows [r0, r1): y = (x - m) * a + c ---- */
-TGBN_INL void tgbn_bn_affine_body(const float *x, float *y, Py_ssize_t r0, Py_ssize_t r1, Py_ssize_t d,
-                               const float *m, const float *a, const float *c) {
+/* ---- output over rows [r0, r1): y = (x - m) * a + c, then max(y, 0) when relu ---- */
+TGBN_INL void tgbn_bn_affine_gen(const float *x, float *y, Py_ssize_t r0, Py_ssize_t r1, Py_ssize_t d,
+                               const float *m, const float *a, const float *c, const int relu) {
     Py_ssize_t i = r0, j, dv = d & ~(Py_ssize_t)7;
     for (; i + 4 <= r1; i += 4) {
         const float *p0 = x + i * d, *p1 = p0 + d, *p2 = p1 + d, *p3 = p2 + d;
         float *q0 = y + i * d, *q1 = q0 + d, *q2 = q1 + d, *q3 = q2 + d;
         for (j = 0; j < dv; j += 8) {
             tgbn_v8f mv = tgbn_ld(m + j), av = tgbn_ld(a + j), cv = tgbn_ld(c + j);
-            tgbn_v8f y0 = (tgbn_ld(p0 + j) - mv) * av + cv, y1 = (tgbn_ld(p1 + j) - mv) * av + cv;
-            tgbn_v8f y2 = (tgbn_ld(p2 + j) - mv) * av + cv, y3 = (tgbn_ld(p3 + j) - mv) * av + cv;
+            tgbn_v8f y0 = TGBN_BN_U8(p0 + j), y1 = TGBN_BN_U8(p1 + j);
+            tgbn_v8f y2 = TGBN_BN_U8(p2 + j), y3 = TGBN_BN_U8(p3 + j);
+            if (relu) { y0 = tgbn_relu8(y0); y1 = tgbn_relu8(y1); y2 = tgbn_relu8(y2); y3 = tgbn_relu8(y3); }
             tgbn_st(q0 + j, y0); tgbn_st(q1 + j, y1); tgbn_st(q2 + j, y2); tgbn_st(q3 + j, y3);
         }
         for (; j < d; j++) {
-            float y0 = (p0[j] - m[j]) * a[j] + c[j], y1 = (p1[j] - m[j]) * a[j] + c[j];
-            float y2 = (p2[j] - m[j]) * a[j] + c[j], y3 = (p3[j] - m[j]) * a[j] + c[j];
+            float y0 = TGBN_BN_U1(p0), y1 = TGBN_BN_U1(p1), y2 = TGBN_BN_U1(p2), y3 = TGBN_BN_U1(p3);
+            if (relu) { y0 = tgbn_relu1(y0); y1 = tgbn_relu1(y1); y2 = tgbn_relu1(y2); y3 = tgbn_relu1(y3); }
             q0[j] = y0; q1[j] = y1; q2[j] = y2; q3[j] = y3;
         }
     }
     for (; i < r1; i++) {
         const float *p0 = x + i * d;
         float *q0 = y + i * d;
-        for (j = 0; j < d; j++) q0[j] = (p0[j] - m[j]) * a[j] + c[j];
+        for (j = 0; j < d; j++) { float y0 = TGBN_BN_U1(p0); q0[j] = relu ? tgbn_relu1(y0) : y0; }
     }
+}
+TGBN_INL void tgbn_bn_affine_body(const float *x, float *y, Py_ssize_t r0, Py_ssize_t r1, Py_ssize_t d,
+                               const float *m, const float *a, const float *c) {
+    tgbn_bn_affine_gen(x, y, r0, r1, d, m, a, c, 0);
+}
+TGBN_INL void tgbn_bn_affine_relu_body(const float *x, float *y, Py_ssize_t r0, Py_ssize_t r1, Py_ssize_t d,
+                                    const float *m, const float *a, const float *c) {
+    tgbn_bn_affine_gen(x, y, r0, r1, d, m, a, c, 1);
 }
 
 /* ---- backward sums over rows [r0, r1): s1 = sum(dy), s2 = sum(dy * (x - m)) ----
    float accumulators per tile and row block, as for the statistics. */
-TGBN_INL void tgbn_bn_bwd_sums_body(const float *x, const float *dy, Py_ssize_t r0, Py_ssize_t r1,
-                                 Py_ssize_t d, const float *m, double *s1, double *s2) {
+TGBN_INL void tgbn_bn_bwd_sums_gen(const float *x, const float *dy, Py_ssize_t r0, Py_ssize_t r1,
+                                 Py_ssize_t d, const float *m, double *s1, double *s2,
+                                 const float *a, const float *c, const int relu) {
+    /* relu: dy is first gated by u = (x - m) * a + c > 0 (a ReLU after the batch norm) */
     float a1[TGBN_BN_TW] __attribute__((aligned(32))), a2[TGBN_BN_TW] __attribute__((aligned(32)));
     for (Py_ssize_t j = 0; j < d; j++) { s1[j] = 0.0; s2[j] = 0.0; }
     for (Py_ssize_t rb = r0; rb < r1; rb += TGBN_BN_RB) {
         Py_ssize_t re = tgbn_min(rb + TGBN_BN_RB, r1);
         for (Py_ssize_t jt = 0; jt < d; jt += TGBN_BN_TW) {
             Py_ssize_t w = tgbn_min(TGBN_BN_TW, d - jt), wv = w & ~(Py_ssize_t)7, i = rb, j;
-            const float *mm = m + jt;
+            const float *mm = m + jt, *aa = relu ? a + jt : NULL, *cc = relu ? c + jt : NULL;
             for (j = 0; j < w; j++) { a1[j] = 0.0f; a2[j] = 0.0f; }
             for (; i + 4 <= re; i += 4) {
                 const float *p0 = x + i * d + jt, *p1 = p0 + d, *p2 = p1 + d, *p3 = p2 + d;
@@ -328,31 +359,55 @@ TGBN_INL void tgbn_bn_bwd_sums_body(const float *x, const float *dy, Py_ssize_t 
                 for (j = 0; j < wv; j += 8) {
                     tgbn_v8f mv = tgbn_ld(mm + j);
                     tgbn_v8f e0 = tgbn_ld(g0 + j), e1 = tgbn_ld(g1 + j), e2 = tgbn_ld(g2 + j), e3 = tgbn_ld(g3 + j);
+                    if (relu) {
+                        tgbn_v8f av = tgbn_ld(aa + j), cv = tgbn_ld(cc + j);
+                        e0 = tgbn_gate8(e0, TGBN_BN_U8(p0 + j)); e1 = tgbn_gate8(e1, TGBN_BN_U8(p1 + j));
+                        e2 = tgbn_gate8(e2, TGBN_BN_U8(p2 + j)); e3 = tgbn_gate8(e3, TGBN_BN_U8(p3 + j));
+                    }
                     tgbn_v8f u0 = e0 * (tgbn_ld(p0 + j) - mv), u1 = e1 * (tgbn_ld(p1 + j) - mv);
                     tgbn_v8f u2 = e2 * (tgbn_ld(p2 + j) - mv), u3 = e3 * (tgbn_ld(p3 + j) - mv);
                     tgbn_st(a1 + j, tgbn_ld(a1 + j) + ((e0 + e1) + (e2 + e3)));
                     tgbn_st(a2 + j, tgbn_ld(a2 + j) + ((u0 + u1) + (u2 + u3)));
                 }
                 for (; j < w; j++) {
-                    float u0 = g0[j] * (p0[j] - mm[j]), u1 = g1[j] * (p1[j] - mm[j]);
-                    float u2 = g2[j] * (p2[j] - mm[j]), u3 = g3[j] * (p3[j] - mm[j]);
-                    a1[j] += (g0[j] + g1[j]) + (g2[j] + g3[j]);
+                    float e0 = g0[j], e1 = g1[j], e2 = g2[j], e3 = g3[j];
+                    if (relu) {
+                        const float *m = mm, *a = aa, *c = cc;
+                        e0 = tgbn_gate1(e0, TGBN_BN_U1(p0)); e1 = tgbn_gate1(e1, TGBN_BN_U1(p1));
+                        e2 = tgbn_gate1(e2, TGBN_BN_U1(p2)); e3 = tgbn_gate1(e3, TGBN_BN_U1(p3));
+                    }
+                    float u0 = e0 * (p0[j] - mm[j]), u1 = e1 * (p1[j] - mm[j]);
+                    float u2 = e2 * (p2[j] - mm[j]), u3 = e3 * (p3[j] - mm[j]);
+                    a1[j] += (e0 + e1) + (e2 + e3);
                     a2[j] += (u0 + u1) + (u2 + u3);
                 }
             }
             for (; i < re; i++) {
                 const float *p0 = x + i * d + jt, *g0 = dy + i * d + jt;
-                for (j = 0; j < w; j++) { a1[j] += g0[j]; a2[j] += g0[j] * (p0[j] - mm[j]); }
+                for (j = 0; j < w; j++) {
+                    float e0 = g0[j];
+                    if (relu) { const float *m = mm, *a = aa, *c = cc; e0 = tgbn_gate1(e0, TGBN_BN_U1(p0)); }
+                    a1[j] += e0; a2[j] += e0 * (p0[j] - mm[j]);
+                }
             }
             for (j = 0; j < w; j++) { s1[jt + j] += a1[j]; s2[jt + j] += a2[j]; }
         }
     }
 }
+TGBN_INL void tgbn_bn_bwd_sums_body(const float *x, const float *dy, Py_ssize_t r0, Py_ssize_t r1,
+                                 Py_ssize_t d, const float *m, double *s1, double *s2) {
+    tgbn_bn_bwd_sums_gen(x, dy, r0, r1, d, m, s1, s2, NULL, NULL, 0);
+}
+TGBN_INL void tgbn_bn_bwd_sums_relu_body(const float *x, const float *dy, Py_ssize_t r0, Py_ssize_t r1,
+                                      Py_ssize_t d, const float *m, double *s1, double *s2,
+                                      const float *a, const float *c) {
+    tgbn_bn_bwd_sums_gen(x, dy, r0, r1, d, m, s1, s2, a, c, 1);
+}
 
-/* ---- backward output over rows [r0, r1): dx = k1 * dy + (k2 * (x - m) + k3) ---- */
-TGBN_INL void tgbn_bn_bwd_dx_body(const float *x, const float *dy, float *dx, Py_ssize_t r0, Py_ssize_t r1,
+/* ---- backward output over rows [r0, r1): dx = k1 * e + (k2 * (x - m) + k3), e = dy (gated when relu) ---- */
+TGBN_INL void tgbn_bn_bwd_dx_gen(const float *x, const float *dy, float *dx, Py_ssize_t r0, Py_ssize_t r1,
                                Py_ssize_t d, const float *m, const float *k1, const float *k2,
-                               const float *k3) {
+                               const float *k3, const float *a, const float *c, const int relu) {
     Py_ssize_t i = r0, j, dv = d & ~(Py_ssize_t)7;
     for (; i + 4 <= r1; i += 4) {
         const float *p0 = x + i * d, *p1 = p0 + d, *p2 = p1 + d, *p3 = p2 + d;
@@ -360,25 +415,50 @@ TGBN_INL void tgbn_bn_bwd_dx_body(const float *x, const float *dy, float *dx, Py
         float *q0 = dx + i * d, *q1 = q0 + d, *q2 = q1 + d, *q3 = q2 + d;
         for (j = 0; j < dv; j += 8) {
             tgbn_v8f mv = tgbn_ld(m + j), v1 = tgbn_ld(k1 + j), v2 = tgbn_ld(k2 + j), v3 = tgbn_ld(k3 + j);
-            tgbn_v8f y0 = v1 * tgbn_ld(g0 + j) + (v2 * (tgbn_ld(p0 + j) - mv) + v3);
-            tgbn_v8f y1 = v1 * tgbn_ld(g1 + j) + (v2 * (tgbn_ld(p1 + j) - mv) + v3);
-            tgbn_v8f y2 = v1 * tgbn_ld(g2 + j) + (v2 * (tgbn_ld(p2 + j) - mv) + v3);
-            tgbn_v8f y3 = v1 * tgbn_ld(g3 + j) + (v2 * (tgbn_ld(p3 + j) - mv) + v3);
+            tgbn_v8f e0 = tgbn_ld(g0 + j), e1 = tgbn_ld(g1 + j), e2 = tgbn_ld(g2 + j), e3 = tgbn_ld(g3 + j);
+            if (relu) {
+                tgbn_v8f av = tgbn_ld(a + j), cv = tgbn_ld(c + j);
+                e0 = tgbn_gate8(e0, TGBN_BN_U8(p0 + j)); e1 = tgbn_gate8(e1, TGBN_BN_U8(p1 + j));
+                e2 = tgbn_gate8(e2, TGBN_BN_U8(p2 + j)); e3 = tgbn_gate8(e3, TGBN_BN_U8(p3 + j));
+            }
+            tgbn_v8f y0 = v1 * e0 + (v2 * (tgbn_ld(p0 + j) - mv) + v3);
+            tgbn_v8f y1 = v1 * e1 + (v2 * (tgbn_ld(p1 + j) - mv) + v3);
+            tgbn_v8f y2 = v1 * e2 + (v2 * (tgbn_ld(p2 + j) - mv) + v3);
+            tgbn_v8f y3 = v1 * e3 + (v2 * (tgbn_ld(p3 + j) - mv) + v3);
             tgbn_st(q0 + j, y0); tgbn_st(q1 + j, y1); tgbn_st(q2 + j, y2); tgbn_st(q3 + j, y3);
         }
         for (; j < d; j++) {
-            float y0 = k1[j] * g0[j] + (k2[j] * (p0[j] - m[j]) + k3[j]);
-            float y1 = k1[j] * g1[j] + (k2[j] * (p1[j] - m[j]) + k3[j]);
-            float y2 = k1[j] * g2[j] + (k2[j] * (p2[j] - m[j]) + k3[j]);
-            float y3 = k1[j] * g3[j] + (k2[j] * (p3[j] - m[j]) + k3[j]);
+            float e0 = g0[j], e1 = g1[j], e2 = g2[j], e3 = g3[j];
+            if (relu) {
+                e0 = tgbn_gate1(e0, TGBN_BN_U1(p0)); e1 = tgbn_gate1(e1, TGBN_BN_U1(p1));
+                e2 = tgbn_gate1(e2, TGBN_BN_U1(p2)); e3 = tgbn_gate1(e3, TGBN_BN_U1(p3));
+            }
+            float y0 = k1[j] * e0 + (k2[j] * (p0[j] - m[j]) + k3[j]);
+            float y1 = k1[j] * e1 + (k2[j] * (p1[j] - m[j]) + k3[j]);
+            float y2 = k1[j] * e2 + (k2[j] * (p2[j] - m[j]) + k3[j]);
+            float y3 = k1[j] * e3 + (k2[j] * (p3[j] - m[j]) + k3[j]);
             q0[j] = y0; q1[j] = y1; q2[j] = y2; q3[j] = y3;
         }
     }
     for (; i < r1; i++) {
         const float *p0 = x + i * d, *g0 = dy + i * d;
         float *q0 = dx + i * d;
-        for (j = 0; j < d; j++) q0[j] = k1[j] * g0[j] + (k2[j] * (p0[j] - m[j]) + k3[j]);
+        for (j = 0; j < d; j++) {
+            float e0 = g0[j];
+            if (relu) e0 = tgbn_gate1(e0, TGBN_BN_U1(p0));
+            q0[j] = k1[j] * e0 + (k2[j] * (p0[j] - m[j]) + k3[j]);
+        }
     }
+}
+TGBN_INL void tgbn_bn_bwd_dx_body(const float *x, const float *dy, float *dx, Py_ssize_t r0, Py_ssize_t r1,
+                               Py_ssize_t d, const float *m, const float *k1, const float *k2,
+                               const float *k3) {
+    tgbn_bn_bwd_dx_gen(x, dy, dx, r0, r1, d, m, k1, k2, k3, NULL, NULL, 0);
+}
+TGBN_INL void tgbn_bn_bwd_dx_relu_body(const float *x, const float *dy, float *dx, Py_ssize_t r0,
+                                    Py_ssize_t r1, Py_ssize_t d, const float *m, const float *k1,
+                                    const float *k2, const float *k3, const float *a, const float *c) {
+    tgbn_bn_bwd_dx_gen(x, dy, dx, r0, r1, d, m, k1, k2, k3, a, c, 1);
 }
 
 TGBN_MULTI(void, tgbn_bn_stats, (const float *x, Py_ssize_t r0, Py_ssize_t r1, Py_ssize_t d,
@@ -390,6 +470,14 @@ TGBN_MULTI(void, tgbn_bn_bwd_sums, (const float *x, const float *dy, Py_ssize_t 
 TGBN_MULTI(void, tgbn_bn_bwd_dx, (const float *x, const float *dy, float *dx, Py_ssize_t r0,
            Py_ssize_t r1, Py_ssize_t d, const float *m, const float *k1, const float *k2,
            const float *k3), (x, dy, dx, r0, r1, d, m, k1, k2, k3))
+TGBN_MULTI(void, tgbn_bn_affine_relu, (const float *x, float *y, Py_ssize_t r0, Py_ssize_t r1, Py_ssize_t d,
+           const float *m, const float *a, const float *c), (x, y, r0, r1, d, m, a, c))
+TGBN_MULTI(void, tgbn_bn_bwd_sums_relu, (const float *x, const float *dy, Py_ssize_t r0, Py_ssize_t r1,
+           Py_ssize_t d, const float *m, double *s1, double *s2, const float *a, const float *c),
+           (x, dy, r0, r1, d, m, s1, s2, a, c))
+TGBN_MULTI(void, tgbn_bn_bwd_dx_relu, (const float *x, const float *dy, float *dx, Py_ssize_t r0,
+           Py_ssize_t r1, Py_ssize_t d, const float *m, const float *k1, const float *k2,
+           const float *k3, const float *a, const float *c), (x, dy, dx, r0, r1, d, m, k1, k2, k3, a, c))
 
 #if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC push_options

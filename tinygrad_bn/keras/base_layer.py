@@ -317,7 +317,7 @@ _UNTRACKED = frozenset(("_vars", "_losses", "_callable_losses", "_weight_regular
                         # Model bookkeeping (never layers the model owns)
                         "_step_layers", "_step_tvars", "_step_forward", "_step_layer_ids", "_step_static_losses",
                         "_single_loss", "_step_plain_loss", "_metric_args", "_metric_out",
-                        "_metrics_for_outputs", "_graph", "_metrics", "_call_flags",
+                        "_metrics_for_outputs", "_graph", "_metrics", "_call_flags", "_plan",
                         "_loss_list", "_metric_weighted", "_metric_sw", "_metric_specs", "_out_cache",
                         "_n_outputs_struct", "inputs", "outputs", "history", "optimizer", "compiled_loss",
                         "compiled_metrics", "_loss_tracker", "loss", "_loss_weights"))

@@ -30,6 +30,7 @@ import functools
 import numpy as np
 
 from .. import ops as _ops
+from ..ops import batchnorm as _bn_ops
 from ..ops.registry import op as _op
 from ..tensor import Tensor, wrap
 from . import functional as F
@@ -483,27 +484,39 @@ class BatchNormalization(_KerasLayer):
                     f"on axis {self.axis}, but got {got} (input shape {_fmt_shape(input_shape)})")
         return tuple(input_shape)
 
+    def _train_call(self, x, bias=None, relu=False):
+        """The training branch of ``call`` (feature axis last): batch statistics, moving
+        averages updated (or deferred to the step's commit).  ``bias``/``relu``: a Dense
+        layer's bias before and a ReLU after, fused into the batch norm (see
+        :func:`fused_block`)."""
+        n = x.data.size // max(x.shape[-1], 1)
+        if n == 0:
+            raise ValueError(f"BatchNormalization layer {self.name!r}: an empty batch (input shape "
+                             f"{_fmt_shape(x.shape)}) has no batch statistics to normalize with in "
+                             "training; moving statistics left unchanged")
+        if bias is None and not relu:
+            y, mean, var = F.batch_norm(x, self.gamma, self.beta, epsilon=self.epsilon, return_stats=True)
+        else:
+            y, mean, var = _bn_ops.batch_norm_block(x, bias, self.gamma, self.beta, epsilon=self.epsilon,
+                                                    relu=relu, return_stats=True)
+        m = self.momentum
+        mm_var, mv_var = self.moving_mean, self.moving_variance
+        # mean and var are fresh arrays of this call (batch_norm allocates them): no copy needed
+
+        def update():
+            for v, stat in ((mm_var, mean), (mv_var, var)):
+                arr = v._writable()
+                arr *= m
+                arr += (1.0 - m) * stat
+
+        _apply_or_defer(update)
+        return y
+
     def call(self, x, training=False):
         if self._perm is not None:
             x = _ops.transpose(x, self._perm)
         if training and not self.use_moving_statistics:
-            n = x.data.size // max(x.shape[-1], 1)
-            if n == 0:
-                raise ValueError(f"BatchNormalization layer {self.name!r}: an empty batch (input shape "
-                                 f"{_fmt_shape(x.shape)}) has no batch statistics to normalize with in "
-                                 "training; moving statistics left unchanged")
-            y, mean, var = F.batch_norm(x, self.gamma, self.beta, epsilon=self.epsilon, return_stats=True)
-            m = self.momentum
-            mm_var, mv_var = self.moving_mean, self.moving_variance
-            # mean and var are fresh arrays of this call (batch_norm allocates them): no copy needed
-
-            def update():
-                for v, stat in ((mm_var, mean), (mv_var, var)):
-                    arr = v._writable()
-                    arr *= m
-                    arr += (1.0 - m) * stat
-
-            _apply_or_defer(update)
+            y = self._train_call(x)
         else:
             y = F.batch_norm_inference(x, self.moving_mean.data, self.moving_variance.data,
                                        self.gamma, self.beta, epsilon=self.epsilon)
@@ -673,6 +686,94 @@ class ReLU(_KerasLayer):
         cfg = super().get_config()
         cfg.update(max_value=self.max_value, negative_slope=self.negative_slope, threshold=self.threshold)
         return cfg
+
+
+# ---------------------------------------------------------------------------
+# Fusion: Dense -> BatchNormalization -> ReLU as one batch-norm op (Sequential)
+# ---------------------------------------------------------------------------
+
+def _plain(layer, cls):
+    """True when ``layer`` runs ``cls.call`` itself: no override in a subclass and no wrapper
+    on the instance (an activity regularizer, a user's patch)."""
+    return type(layer).call is cls.call and "call" not in layer.__dict__
+
+
+def _is_relu(layer):
+    """A ReLU layer with Keras's defaults, or ``Activation('relu')``."""
+    if isinstance(layer, ReLU):
+        return (_plain(layer, ReLU) and layer.max_value is None and layer.negative_slope == 0.0
+                and layer.threshold == 0.0)
+    if isinstance(layer, Activation):
+        act = layer.activation
+        return _plain(layer, Activation) and (act is _ops.relu or act is _acts.relu
+                                              or _acts._library_name(act) == "relu")
+    return False
+
+
+def _plain_dense(layer):
+    return isinstance(layer, Dense) and _plain(layer, Dense) and layer.activation is _linear
+
+
+def _plain_bn(layer):
+    return isinstance(layer, BatchNormalization) and _plain(layer, BatchNormalization) and layer._perm is None
+
+
+class FusedBlock:
+    """``[Dense] -> BatchNormalization -> [ReLU]`` of a Sequential model run as one fused
+    batch norm in training: the Dense layer's matmul, then :func:`ops.batch_norm_block`
+    (its bias folded into the batch mean, the ReLU applied as the output is written and
+    gated in the backward), so the step makes no pass over memory for the bias, its
+    gradient or the ReLU.  The result, the gradients and the moving statistics are those of
+    the three layers called one after the other (up to rounding; the bias's gradient, zero
+    up to rounding in both, is computed from dx's closed form).  In inference, or when a
+    layer's configuration no longer allows it (an activity regularizer, a non-default ReLU,
+    ``use_moving_statistics``), it simply calls the layers.  Weights, names, configs and
+    saving are the layers' own: this is only how ``Sequential`` runs them."""
+
+    _call_has_training = True
+
+    def __init__(self, dense, bn, relu):
+        self.dense, self.bn, self.relu = dense, bn, relu
+        self.layers = [l for l in (dense, bn, relu) if l is not None]
+
+    def __repr__(self):
+        return "FusedBlock(" + " -> ".join(l.name for l in self.layers) + ")"
+
+    def _fusable(self):
+        dense, bn, relu = self.dense, self.bn, self.relu
+        return (not bn.use_moving_statistics and _plain_bn(bn)
+                and (dense is None or _plain_dense(dense)) and (relu is None or _is_relu(relu)))
+
+    def call(self, x, training=False):
+        if training and self._fusable():
+            bias = None
+            dense = self.dense
+            if dense is not None:
+                x = dense_nobias_op(x, dense.kernel)
+                bias = dense.bias
+            return self.bn._train_call(x, bias, self.relu is not None)
+        for layer in self.layers:
+            x = layer.call(x, training) if layer._call_has_training else layer.call(x)
+        return x
+
+
+def fusion_plan(layers):
+    """The steps a Sequential model runs for ``layers``: each layer, except that every run
+    ``Dense -> BatchNormalization -> ReLU`` (Dense without activation; either end optional,
+    the batch norm required, with its feature axis last) becomes one :class:`FusedBlock`."""
+    plan, i, n = [], 0, len(layers)
+    while i < n:
+        dense = layers[i] if _plain_dense(layers[i]) else None
+        j = i + (dense is not None)
+        if j < n and _plain_bn(layers[j]):
+            relu = layers[j + 1] if j + 1 < n and _is_relu(layers[j + 1]) else None
+            if dense is not None or relu is not None:
+                plan.append(FusedBlock(dense, layers[j], relu))
+                i = j + 1 + (relu is not None)
+                continue
+        plan.append(layers[i])
+        i += 1
+    return plan
 
 
 class LeakyReLU(_KerasLayer):

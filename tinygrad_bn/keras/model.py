@@ -1606,6 +1606,7 @@ class Sequential(Model):
         super().__init__(name=name, trainable=trainable)
         self._layers = []
         self._call_flags = []
+        self._plan = []
         self.output_shape = None
         self._declared_input = None
         if layers is not None and not isinstance(layers, (list, tuple)):
@@ -1692,6 +1693,8 @@ class Sequential(Model):
         self.output_shape = shape
         self.built = bool(self._layers)
         self._call_flags = [l._call_has_training for l in self._layers]
+        from .layers import fusion_plan
+        self._plan = fusion_plan(self._layers)      # Dense -> BN -> ReLU runs fused in training
 
     def _check_input_shape(self, shape):
         shape = (None,) + tuple(shape[1:])
@@ -1721,8 +1724,8 @@ class Sequential(Model):
         return self._forward(inputs, bool(training))
 
     def _forward(self, x, training):
-        for layer, has_training in zip(self._layers, self._call_flags):
-            x = layer.call(x, training) if has_training else layer.call(x)
+        for step in self._plan:
+            x = step.call(x, training) if step._call_has_training else step.call(x)
         return x
 
     def _fast_forward(self):

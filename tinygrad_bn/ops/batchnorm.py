@@ -46,7 +46,7 @@ import numpy as np
 
 from .._engine import Tensor
 from ..config import fused as _fused_selected
-from .elementwise import add, divide, multiply, sqrt, stop_gradient, subtract
+from .elementwise import add, divide, multiply, relu as _relu, sqrt, stop_gradient, subtract
 from .reductions import mean as _mean, var as _var
 from .registry import op
 
@@ -55,9 +55,9 @@ try:
 except ImportError:             # pragma: no cover - kernels not built: composite only
     _bn = None
 
-__all__ = ["batch_norm", "batch_norm_composite", "batch_norm_fused",
+__all__ = ["batch_norm", "batch_norm_composite", "batch_norm_fused", "batch_norm_block",
            "batch_norm_inference", "batch_norm_inference_composite", "batch_norm_inference_fused",
-           "batch_norm_train", "batch_norm_infer"]
+           "batch_norm_train", "batch_norm_block_train", "batch_norm_infer"]
 
 _F32 = np.dtype(np.float32)
 _F64 = np.dtype(np.float64)
@@ -208,6 +208,16 @@ def _vec(name, pname, a, d, dtype):
     return np.require(a, dtype=dtype, requirements="CA")
 
 
+def _dy_rows(g, x2):
+    """The upstream gradient as a C-contiguous array of x2's dtype and (rows, features) shape."""
+    dy = g
+    if type(dy) is not _ndarray or dy.dtype != x2.dtype or not dy.flags.c_contiguous or not dy.flags.aligned:
+        dy = np.require(g, dtype=x2.dtype, requirements="CA")
+    if dy.shape != x2.shape:
+        dy = dy.reshape(x2.shape)
+    return dy
+
+
 def _bn_train_composite(x, gamma, beta, epsilon=1e-3, stats_out=None):
     """Training batch norm from primitives, with :class:`batch_norm_train`'s signature.
 
@@ -260,12 +270,7 @@ class batch_norm_train:
 
     def backward(res, g, needs):
         x2, mean, invstd, gamma, shape = res
-        dy = g
-        if (type(dy) is not _ndarray or dy.dtype != x2.dtype or not dy.flags.c_contiguous
-                or not dy.flags.aligned):
-            dy = np.require(g, dtype=x2.dtype, requirements="CA")
-        if dy.shape != x2.shape:
-            dy = dy.reshape(x2.shape)
+        dy = _dy_rows(g, x2)
         # dgamma, dbeta: summed in double, stored in x's dtype by the kernel
         dx, dgamma, dbeta = _bn.bn_train_backward(x2, dy, mean, invstd, gamma)
         if len(shape) != 2:
@@ -273,6 +278,55 @@ class batch_norm_train:
         return (dx if needs[0] else None,
                 dgamma if needs[1] else None,
                 dbeta if needs[2] else None)
+
+
+def _bn_block_composite(x, bias, gamma, beta, epsilon=1e-3, stats_out=None, relu=False):
+    """:class:`batch_norm_block_train` from primitives (same signature): batch norm of
+    ``x + bias``, then ReLU when ``relu``."""
+    y = _bn_train_composite(add(x, bias), gamma, beta, epsilon, stats_out)
+    return _relu(y) if relu else y
+
+
+@op(composite=_bn_block_composite)
+class batch_norm_block_train:
+    """``relu(batch_norm_train(x + bias))`` (the ReLU when ``relu=True``): a Dense layer's bias,
+    the batch norm after it and a ReLU after that, in the passes of one batch norm.
+
+    The bias only shifts the batch mean (the statistics are those of ``x``, and the mean
+    reported in ``stats_out`` is ``mean(x) + bias``), so the kernel never adds it; its
+    gradient, the column sums of dx, comes from dx's closed form (zero up to rounding:
+    the mean subtraction cancels any bias).  The ReLU is applied as the output is written,
+    and the backward gates dy by the pre-ReLU value it recomputes from x: no bias add, no
+    ReLU pass and no column sum over memory, forward or backward."""
+    def forward(x, bias, gamma, beta, epsilon=1e-3, stats_out=None, relu=False):
+        name = "batch_norm_block_train"
+        x2, shape = _as_rows(name, x, True)
+        d = x2.shape[1]
+        dtype = x2.dtype
+        gamma = _vec(name, "gamma", gamma, d, dtype)
+        beta = _vec(name, "beta", beta, d, dtype)
+        bias = _vec(name, "bias", bias, d, dtype)
+        relu = bool(relu)
+        out, mean, var, invstd = _bn.bn_train_forward(x2, gamma, beta, epsilon, None, None, None, None, relu)
+        if stats_out is not None:
+            mbuf, vbuf = _check_stats_out(name, stats_out, d)
+            np.add(mean, bias, out=mbuf, casting="same_kind")
+            vbuf[...] = var
+        if len(shape) != 2:
+            out = out.reshape(shape)
+        return out, (x2, mean, invstd, gamma, beta, shape, relu)
+
+    def backward(res, g, needs):
+        x2, mean, invstd, gamma, beta, shape, relu = res
+        dy = _dy_rows(g, x2)
+        dbias = np.empty(x2.shape[1], x2.dtype) if needs[1] else None
+        dx, dgamma, dbeta = _bn.bn_train_backward(x2, dy, mean, invstd, gamma, None, None, None,
+                                                  beta, relu, dbias)
+        if len(shape) != 2:
+            dx = dx.reshape(shape)
+        return (dx if needs[0] else None, dbias,
+                dgamma if needs[2] else None,
+                dbeta if needs[3] else None)
 
 
 def _bn_infer_math(x, moving_mean, moving_var, gamma, beta, epsilon):
@@ -371,6 +425,35 @@ def batch_norm(x, gamma, beta, epsilon=1e-3, return_stats=False, stats_out=None)
     if fusable and _bn is not None and _fused_selected():
         return _train_fused(x, xd.dtype, d, gamma, beta, eps, return_stats, stats_out)
     return _train_composite(x, xd.dtype, d, gamma, beta, eps, return_stats, stats_out)
+
+
+def batch_norm_block(x, bias, gamma, beta, epsilon=1e-3, relu=False, return_stats=False, stats_out=None):
+    """``batch_norm(x + bias, gamma, beta)``, then ReLU when ``relu=True``: the block
+    Dense (its bias) -> BatchNormalization -> ReLU in the passes of one fused batch norm
+    (``bias`` may be None; the statistics returned are those of ``x + bias``).
+
+    Same arguments and results as :func:`batch_norm`; the fused op
+    :class:`batch_norm_block_train` when :func:`batch_norm` would take the fused path and
+    ``bias`` has x's dtype, else the composite ``relu(batch_norm_composite(x + bias))``.
+    ``Sequential`` models use it for their Dense -> BatchNormalization -> ReLU runs.
+    """
+    name = "batch_norm_block"
+    xd, d, eps, fusable = _check_train(name, x, gamma, beta, epsilon, stats_out)
+    bd = _check_param(name, "bias", bias, d, xd.shape)
+    dt = xd.dtype
+    if return_stats and stats_out is None:
+        stats_out = (np.empty(d, dt), np.empty(d, dt))
+    if fusable and (bd is None or bd.dtype == dt) and _bn is not None and _fused_selected():
+        y = batch_norm_block_train(x, np.zeros(d, dt) if bias is None else bias,
+                                   np.ones(d, dt) if gamma is None else gamma,
+                                   np.zeros(d, dt) if beta is None else beta, eps, stats_out, bool(relu))
+    else:
+        y = _bn_train_composite(x if bias is None else add(x, bias), gamma, beta, eps, stats_out)
+        if relu:
+            y = _relu(y)
+    if return_stats:
+        return y, stats_out[0], stats_out[1]
+    return y
 
 
 def batch_norm_composite(x, gamma, beta, epsilon=1e-3, return_stats=False, stats_out=None):
