@@ -45,7 +45,10 @@ import warnings
 
 import numpy as np
 
+import functools
+
 from .._engine import GradientTape, stop_recording_all
+from .. import memory as _memory
 from ..tensor import Tensor, wrap
 from ..utils import derive_rng
 from . import callbacks as _callbacks
@@ -55,6 +58,16 @@ from .base_layer import (_STATE, InputLayer, KerasTensor, Layer, PendingStateUpd
                          _call_scope, _clear_call_losses, _fmt_shape, _is_structure,
                          _probe_output_shape, _unique_name, deferred_state_updates, flatten, map_structure)
 from .progress import EpochProgress, format_logs
+
+
+def _memory_scope(method):
+    """Run a Model entry point in :class:`tinygrad_bn.memory.scope` (its arrays reuse the blocks
+    of the previous step instead of faulting in fresh pages)."""
+    @functools.wraps(method)
+    def run(self, *args, **kwargs):
+        with _memory.scope():
+            return method(self, *args, **kwargs)
+    return run
 
 __all__ = ["Model", "Sequential", "History", "unpack_x_y_sample_weight", "pack_x_y_sample_weight"]
 
@@ -1076,6 +1089,7 @@ class Model(Layer):
                 yield (xw, yb) if swb is None else (xw, yb, swb)
 
     # -- training ------------------------------------------------------------
+    @_memory_scope
     def fit(self, x=None, y=None, batch_size=None, epochs=1, verbose="auto", callbacks=None,
             validation_split=0.0, validation_data=None, shuffle=True, class_weight=None, sample_weight=None,
             initial_epoch=0, steps_per_epoch=None, validation_steps=None, validation_batch_size=None,
@@ -1153,7 +1167,7 @@ class Model(Layer):
                                  "pass validation_data instead")
             if kind == "iterator" and steps_per_epoch is None and epochs - initial_epoch > 1:
                 warnings.warn("fit: a generator without steps_per_epoch is consumed by the first epoch; "
-                              "later epochs have no data", stacklevel=2)
+                              "later epochs have no data", stacklevel=3)
             bs = None
             steps = steps_per_epoch
             if steps is None and kind == "dataset":
@@ -1223,7 +1237,7 @@ class Model(Layer):
                             persistent = None
                             warnings.warn("fit: your input ran out of data; interrupting training. Make sure "
                                           "that your dataset or generator can generate at least "
-                                          "steps_per_epoch * epochs batches (Dataset.repeat()).", stacklevel=2)
+                                          "steps_per_epoch * epochs batches (Dataset.repeat()).", stacklevel=3)
                         break
                     if batch_begin:
                         for cb in batch_begin:
@@ -1359,8 +1373,9 @@ class Model(Layer):
         if act == "softmax" or isinstance(last, Softmax):
             warnings.warn(f"{type(loss).__name__}(from_logits=True) receives the output of a softmax "
                           f"(layer {last.name!r}): the loss will apply softmax a second time. Use a linear "
-                          "last layer, or from_logits=False.", stacklevel=3)
+                          "last layer, or from_logits=False.", stacklevel=4)
 
+    @_memory_scope
     def train_on_batch(self, x, y=None, sample_weight=None, class_weight=None, return_dict=False):
         """One training step on one batch (the same step as ``fit``); returns the loss (and
         the metrics as a list when compiled with some, or a dict with ``return_dict=True``)."""
@@ -1389,6 +1404,7 @@ class Model(Layer):
         return list(logs.values())
 
     # -- inference -------------------------------------------------------------
+    @_memory_scope
     def evaluate(self, x=None, y=None, batch_size=None, verbose="auto", sample_weight=None, steps=None,
                  callbacks=None, return_dict=False):
         """Loss (and metrics) in inference mode: a float without metrics, else ``[loss, *metrics]``
@@ -1426,6 +1442,7 @@ class Model(Layer):
             print(f"{n_steps}/{n_steps} - {time.perf_counter() - t0:.2f}s - {format_logs(logs)}")
         return self._format_result(logs, return_dict)
 
+    @_memory_scope
     def predict(self, x, batch_size=None, verbose="auto", steps=None, callbacks=None):
         """Outputs in inference mode (BN moving statistics, no dropout), as NumPy arrays,
         computed in batches of ``batch_size`` (default 32) with no tape."""
@@ -1474,10 +1491,12 @@ class Model(Layer):
             return {k: np.concatenate([o[k] for o in outs]) for k in first}
         return [np.concatenate([o[i] for o in outs]) for i in range(len(first))]
 
+    @_memory_scope
     def predict_on_batch(self, x):
         n = len(flatten(self._prepare_inputs(x, "predict_on_batch"))[0])
         return self.predict(x, batch_size=n, verbose=0)
 
+    @_memory_scope
     def test_on_batch(self, x, y=None, sample_weight=None, return_dict=False):
         self._require_compiled("test_on_batch", need_loss=type(self).test_step is Model.test_step)
         x, y, sw = self._prepare_xy(x, y, "test_on_batch", sample_weight=sample_weight)
