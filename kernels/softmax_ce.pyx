@@ -18,14 +18,19 @@
 # contribution where an integer label's target is 0, NaN (0 * -inf) where a dense
 # target is exactly 0.
 #
-# float32: the row reductions (max, exp + sum, the target sums) are C
-# (kernels/simd.h, 4b: ONE expf, 8 lanes), because GCC does not vectorise a float
-# reduction without -ffast-math; with few classes (C <= TGBN_SMALL_C) 8 rows go at
-# once, one row per vector lane (simd.h 4b, the lane path).  A row's result
-# depends only on that row (lanes never mix), so it is the same whichever block or
-# thread processed it.  float64 (and float32 with select_isa(level=-1), the plain
-# Cython form the C replaces, kept for measurements and tests): the Cython row
-# loops below, with libm's exp.
+# float32, C > TGBN_SMALL_C (the row path): each row is ONE C call, tgbn_ce_row_f
+# (kernels/simd.h, 4b), doing every pass above -- max, exp + sum (the row path's own
+# degree-6 expf, 8 lanes), the target sums, the loss and the gradient pass -- while
+# the row sits in L1, and prefetching the next row meanwhile (the passes are then
+# compute-bound, not waiting on memory; docs/kernels.md, "Softmax CE: the row path").
+# C because GCC does not vectorise a float reduction without -ffast-math, and the
+# gradient pass is C too so that it runs in the AVX2 version (the Cython loop is
+# compiled for SSE2).  With few classes (C <= TGBN_SMALL_C) 8 rows go at once, one
+# row per vector lane (simd.h 4b, the lane path).  A row's result depends only on
+# that row (lanes never mix), so it is the same whichever block or thread processed
+# it.  float64 (and float32 with select_isa(level=-1), the plain Cython form the C
+# replaces, kept for measurements and tests): the Cython row loops below, with
+# libm's exp.
 # Rows are split over OpenMP threads when N * C is large; the total loss is
 # then summed over rows in row order (deterministic).
 #
@@ -49,25 +54,23 @@ cdef enum:
 
 cdef extern from "simd.h":
     enum: TGBN_SMALL_C
-    float tgbn_row_max_f(const float* x, Py_ssize_t n) noexcept nogil
-    double tgbn_row_exp_sum_f(const float* x, float* g, Py_ssize_t n, float m) noexcept nogil
-    void tgbn_row_sums_f(const float* x, const float* y, Py_ssize_t n, float m, double* sx,
-                         double* sy, double* syx) noexcept nogil
+    enum: TGBN_CE_PF_MAX
+    void tgbn_ce_expf_arr(const float* x, float* out, Py_ssize_t n) noexcept nogil
+    double tgbn_ce_row_f(const float* x, const float* y, Py_ssize_t lab, Py_ssize_t n, double ls,
+                         double scale, float* g, int pf) noexcept nogil
     void tgbn_ce_small_f(const float* x, const float* y, const int32_t* l32, const int64_t* l64,
                          Py_ssize_t n, Py_ssize_t c, double ls, double scale,
                          float* g, double* loss) noexcept nogil
 
 
 # ---------------------------------------------------------------------------
-# Row primitives: C for float32 (unless level -1), Cython otherwise
+# Row primitives in Cython: float64, and float32 at select_isa(level=-1) (the
+# float32 rows otherwise go to tgbn_ce_row_f, all passes in C)
 # ---------------------------------------------------------------------------
 
 cdef inline floating _row_max(const floating* x, Py_ssize_t n) noexcept nogil:
     cdef Py_ssize_t j
     cdef floating m = x[0]
-    if floating is float:
-        if tgbn_isa >= 0:
-            return tgbn_row_max_f(x, n)
     for j in range(1, n):
         if x[j] > m:
             m = x[j]
@@ -78,9 +81,6 @@ cdef inline double _row_exp_sum(const floating* x, floating* g, Py_ssize_t n, fl
     # g = exp(x - m); returns sum(g)
     cdef Py_ssize_t j
     cdef double s = 0.0
-    if floating is float:
-        if tgbn_isa >= 0:
-            return tgbn_row_exp_sum_f(x, g, n, m)
     for j in range(n):
         if floating is float:
             g[j] = expf(x[j] - m)
@@ -95,10 +95,6 @@ cdef inline void _row_sums(const floating* x, const floating* y, Py_ssize_t n, f
     # sum(x - m) and, when y is not NULL, sum(y), sum(y * (x - m)), in double
     cdef Py_ssize_t j
     cdef double a = 0.0, b = 0.0, c = 0.0, t
-    if floating is float:
-        if tgbn_isa >= 0:
-            tgbn_row_sums_f(x, y, n, m, sx, sy, syx)
-            return
     for j in range(n):
         t = <double>x[j] - <double>m
         a += t
@@ -175,15 +171,33 @@ cdef void _small_f(const float* x, const float* y, const int32_t* l32, const int
                         nr, c, ls, scale, g + r0 * c, loss + r0)
 
 
+cdef inline double _one_sparse(const floating* x, Py_ssize_t lab, Py_ssize_t i, Py_ssize_t n, Py_ssize_t c,
+                               double ls, double scale, floating* g) noexcept nogil:
+    if floating is float:
+        if tgbn_isa >= 0:
+            return tgbn_ce_row_f(x + i * c, NULL, lab, c, ls, scale, g + i * c,
+                                 i + 1 < n and c <= TGBN_CE_PF_MAX)
+    return _row_sparse(x + i * c, g + i * c, c, lab, ls, scale)
+
+
+cdef inline double _one_dense(const floating* x, const floating* y, Py_ssize_t i, Py_ssize_t n, Py_ssize_t c,
+                              double ls, double scale, floating* g) noexcept nogil:
+    if floating is float:
+        if tgbn_isa >= 0:
+            return tgbn_ce_row_f(x + i * c, y + i * c, 0, c, ls, scale, g + i * c,
+                                 i + 1 < n and c <= TGBN_CE_PF_MAX)
+    return _row_dense(x + i * c, y + i * c, g + i * c, c, ls, scale)
+
+
 cdef void _rows_sparse(const floating* x, const label_t* lab, Py_ssize_t n, Py_ssize_t c, double ls,
                        double scale, floating* g, double* loss, int nt) noexcept nogil:
     cdef Py_ssize_t i
     if nt == 1:
         for i in range(n):
-            loss[i] = _row_sparse(x + i * c, g + i * c, c, <Py_ssize_t>lab[i], ls, scale)
+            loss[i] = _one_sparse(x, <Py_ssize_t>lab[i], i, n, c, ls, scale, g)
     else:
         for i in prange(n, schedule="dynamic", chunksize=16, num_threads=nt):
-            loss[i] = _row_sparse(x + i * c, g + i * c, c, <Py_ssize_t>lab[i], ls, scale)
+            loss[i] = _one_sparse(x, <Py_ssize_t>lab[i], i, n, c, ls, scale, g)
 
 
 cdef void _rows_dense(const floating* x, const floating* y, Py_ssize_t n, Py_ssize_t c, double ls,
@@ -191,10 +205,10 @@ cdef void _rows_dense(const floating* x, const floating* y, Py_ssize_t n, Py_ssi
     cdef Py_ssize_t i
     if nt == 1:
         for i in range(n):
-            loss[i] = _row_dense(x + i * c, y + i * c, g + i * c, c, ls, scale)
+            loss[i] = _one_dense(x, y, i, n, c, ls, scale, g)
     else:
         for i in prange(n, schedule="dynamic", chunksize=16, num_threads=nt):
-            loss[i] = _row_dense(x + i * c, y + i * c, g + i * c, c, ls, scale)
+            loss[i] = _one_dense(x, y, i, n, c, ls, scale, g)
 
 
 cdef double _sum_rows(const double* loss, Py_ssize_t n) noexcept nogil:
@@ -391,3 +405,13 @@ def logf_vec(x, out):
     _disjoint("logf_vec", "out", oa, "x", xa)
     with nogil:
         tgbn_logf_arr(<const float*>cnp.PyArray_DATA(xa), <float*>cnp.PyArray_DATA(oa), cnp.PyArray_DIM(xa, 0))
+
+
+def row_expf_vec(x, out):
+    """The float32 exp of the row path (C > 32; for tests): ``out = exp(x)`` for x <= 0 (0 below
+    -87, NaN for NaN).  x, out: float32 (n,)."""
+    cdef cnp.ndarray xa = _input("row_expf_vec", "x", x, 1, cnp.NPY_FLOAT)
+    cdef cnp.ndarray oa = _output("row_expf_vec", "out", out, cnp.NPY_FLOAT, cnp.PyArray_DIM(xa, 0), -1)
+    _disjoint("row_expf_vec", "out", oa, "x", xa)
+    with nogil:
+        tgbn_ce_expf_arr(<const float*>cnp.PyArray_DATA(xa), <float*>cnp.PyArray_DATA(oa), cnp.PyArray_DIM(xa, 0))

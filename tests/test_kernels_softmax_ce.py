@@ -346,3 +346,79 @@ def test_kernel_validates_outputs_and_copies_odd_inputs():
         K.ce_forward_sparse(x.tolist(), y, 0.0, 1.0, g, loss)
     with pytest.raises(ValueError, match=r"label 10 at index 4"):
         K.ce_forward_sparse(x, np.where(np.arange(13) == 4, 10, y), 0.0, 1.0, g, loss)
+
+
+# ---------------------------------------------------------------------------
+# The row path (float32, C > 32: one row at a time, all passes in C)
+# ---------------------------------------------------------------------------
+
+@pytest.fixture(params=[0, None], ids=["baseline", "best"])
+def isa(request):
+    from tinygrad_bn._kernels import softmax_ce as K
+    level = K.select_isa()
+    K.select_isa(level=request.param)
+    yield
+    K.select_isa(level=level)
+
+
+def test_row_expf_accuracy(isa):
+    from tinygrad_bn._kernels import softmax_ce as K
+    x = -np.logspace(-8, np.log10(86.99), 20001).astype(np.float32)
+    out = np.empty_like(x)
+    K.row_expf_vec(x, out)
+    # float32 ulp at 1 is 1.19e-7: within 1.1 ulp on the baseline build, 0.9 with FMA
+    np.testing.assert_allclose(out, np.exp(x.astype(np.float64)), rtol=1.5e-7, atol=0)
+    special = np.array([0.0, -0.0, -87.5, -1e4, -np.inf, np.nan, -1e-30, -np.log(2)], np.float32)
+    out = np.empty_like(special)
+    K.row_expf_vec(special, out)
+    assert out[0] == 1 and out[1] == 1 and out[6] == 1
+    assert out[2] == 0 and out[3] == 0 and out[4] == 0
+    assert np.isnan(out[5])
+    np.testing.assert_allclose(out[7], 0.5, rtol=1.2e-7)
+
+
+@pytest.mark.parametrize("c", [33, 47, 48, 63, 64, 65, 100, 2047, 2048, 2049, 5000])
+def test_row_path_widths_and_last_row(isa, c):
+    # vector loops of 32 (max) and 16 (exp) with their remainders; the next row is prefetched
+    # up to C = 2048 (not after the last row)
+    rng = np.random.default_rng(c)
+    for n in (1, 3):
+        logits = (rng.standard_normal((n, c)) * 4).astype(np.float32)
+        labels = rng.integers(0, c, n)
+        agree(logits, labels, "none", 0.1)
+        probs = rng.random((n, c)).astype(np.float32)
+        probs /= probs.sum(axis=1, keepdims=True)
+        agree(logits, probs, "mean", 0.0)
+
+
+def test_row_path_nan_hidden_from_the_max(isa):
+    # The AVX2 row max (vmaxps) returns its second operand when either is NaN: 1e4 at
+    # column 0 and a NaN at column 32 (the same lane of the same accumulator) leave that
+    # lane at -50, so the row max is 0 and exp(1e4 - 0) overflows.  The row must still be
+    # NaN everywhere (loss and gradient) and the other rows untouched.
+    x = np.zeros((4, 100), np.float32)
+    x[:, 1::7] = 1.5
+    x[1, 0] = 1e4
+    x[1, 32] = np.nan
+    x[1, 64] = -50
+    x[2, 99] = np.nan                       # in the remainder of the max loop
+    x[2, 98] = 1e4
+    labels = np.array([0, 0, 5, 99])
+    for lab in (labels, np.eye(100, dtype=np.float32)[labels]):
+        loss, g = _kernel_rows(x, lab)
+        assert np.isnan(loss[[1, 2]]).all() and np.isnan(g[[1, 2]]).all()
+        ok_l, ok_g = _kernel_rows(x[[0, 3]], lab[[0, 3]])
+        np.testing.assert_array_equal(loss[[0, 3]], ok_l)
+        np.testing.assert_array_equal(g[[0, 3]], ok_g)
+        assert np.isfinite(ok_l).all() and np.isfinite(ok_g).all()
+
+
+def test_row_expf_vec_checks_its_arguments():
+    from tinygrad_bn._kernels import softmax_ce as K
+    x = np.zeros(9, np.float32)
+    with pytest.raises(ValueError, match="row_expf_vec.*out shares memory with x"):
+        K.row_expf_vec(x, x)
+    with pytest.raises(TypeError, match="row_expf_vec.*x must have dtype float32"):
+        K.row_expf_vec(x.astype(np.float64), np.empty(9, np.float32))
+    with pytest.raises(ValueError, match="row_expf_vec.*out"):
+        K.row_expf_vec(x, np.empty(8, np.float32))
