@@ -211,6 +211,8 @@ def test_sequential_fuses_and_matches_the_layers_one_by_one(dtype):
     a, b = _model(dtype), _model(dtype)
     a.build((None, 10))
     b.build((None, 10))
+    for v in a.trainable_variables:            # non-zero biases, gamma != 1, beta != 0
+        v.assign((v.numpy() + 0.3 * rng.standard_normal(v.shape)).astype(dtype))
     b.set_weights(a.get_weights())
     assert [type(s).__name__ for s in a._plan] == ["FusedBlock", "FusedBlock", "Dense"]
     out1, g1, s1 = _run(a, x, y, True)
@@ -279,6 +281,8 @@ def test_cases_that_do_not_fuse_still_compute_the_same(case):
     a, b = build(), build()
     a.build((None,) + x.shape[1:])
     b.build((None,) + x.shape[1:])
+    for v in a.trainable_variables:
+        v.assign(v.numpy() + 0.3 * rng.standard_normal(v.shape))
     b.set_weights(a.get_weights())
     assert not any(isinstance(s, FusedBlock) and s.dense is not None and s.relu is not None
                    and case in ("activity_regularizer", "bn_subclass", "bn_axis") for s in a._plan)
