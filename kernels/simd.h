@@ -9,9 +9,11 @@
  *      baseline and for AVX2+FMA, and the version is picked at run time from
  *      the CPU's features (tgbn_select_isa, called once per module at import),
  *      as NumPy does.  A Cython function cannot be compiled for two targets.
- *   3. ONE expf and ONE logf (float32, 8 lanes; Cephes-style, about 1 ulp),
- *      used by every float32 softmax path (row and lane) and by the tests
- *      (inlined into the row path, they are FMA-contracted there).
+ *   3. One shared expf and logf (float32, 8 lanes; Cephes-style, about 1 ulp),
+ *      used by the float32 softmax lane path (few classes) and by the tests.
+ *      The row path (4b) has its own shorter exp polynomial (0.88 ulp with
+ *      FMA, ~10% faster; less accurate without FMA, so the lane path keeps
+ *      the shared one).
  *   4. The float32 loops that need 1-3 and that a measurement showed slower as
  *      plain Cython (numbers beside each one and in docs/kernels.md, "C or
  *      Cython"): the batch-norm row blocks, the softmax row reductions and
@@ -140,7 +142,7 @@ static int tgbn_select_isa(int level) {
 static int tgbn_num_threads = 0;
 
 /* ---------------------------------------------------------------------------
- * 3. ONE expf, ONE logf (float32, 8 lanes)
+ * 3. The shared expf, logf (float32, 8 lanes)
  * ------------------------------------------------------------------------- */
 /* exp(x) for x <= 0: x = n ln2 + r, degree-6 polynomial in r (about 1 ulp);
    0 below -87 and for -inf, NaN for NaN. */
@@ -505,7 +507,10 @@ TGBN_MULTI(void, tgbn_bn_bwd_dx_relu, (const float *x, const float *dy, float *d
 #pragma clang fp contract(fast)
 #endif
 /* max of x[0..n), n >= 1 (skips NaN; a NaN reaches the sum through exp).  Four
-   independent 8-lane maxima: one chain was latency-bound (1.4x slower at (4096, 1000)). */
+   independent 8-lane maxima: one chain was latency-bound (1.4x slower at (4096, 1000)).
+   For n >= 32 the last, partial 32-block is the 32 elements ending at n, overlapping the
+   one before (max is idempotent): the former 8-wide steps, each with a horizontal max,
+   were a serial chain of ~80 cycles per row at C = 250. */
 TGBN_INL float tgbn_row_max_f_body(const float *x, Py_ssize_t n) {
     Py_ssize_t j = 0;
     float m = x[0];
@@ -517,7 +522,14 @@ TGBN_INL float tgbn_row_max_f_body(const float *x, Py_ssize_t n) {
             m2 = tgbn_vmax(m2, tgbn_ld(x + j + 16));
             m3 = tgbn_vmax(m3, tgbn_ld(x + j + 24));
         }
-        m = tgbn_hmax8(tgbn_vmax(tgbn_vmax(m0, m1), tgbn_vmax(m2, m3)));
+        if (j < n) {
+            const float *t = x + n - 32;
+            m0 = tgbn_vmax(m0, tgbn_ld(t));
+            m1 = tgbn_vmax(m1, tgbn_ld(t + 8));
+            m2 = tgbn_vmax(m2, tgbn_ld(t + 16));
+            m3 = tgbn_vmax(m3, tgbn_ld(t + 24));
+        }
+        return tgbn_hmax8(tgbn_vmax(tgbn_vmax(m0, m1), tgbn_vmax(m2, m3)));
     }
     for (; j + 8 <= n; j += 8) m = tgbn_hmax8(tgbn_vmax(TGBN_BCAST8(m), tgbn_ld(x + j)));
     for (; j < n; j++) m = x[j] > m ? x[j] : m;
@@ -549,13 +561,32 @@ TGBN_INL void tgbn_ce_expf_arr_body(const float *x, float *out, Py_ssize_t n) {
     TGBN_MAP8(tgbn_ce_expf_v8, x, out, n, 0.0f);
 }
 TGBN_MULTI(void, tgbn_ce_expf_arr, (const float *x, float *out, Py_ssize_t n), (x, out, n))
+
+/* The last r < 8 elements of a row in the AVX2 version: masked loads and stores
+   (vmaskmovps; no access to the masked-off lanes) instead of element-wise copies through
+   a buffer, whose 8 scalar stores and one vector load also stall store forwarding. */
+#ifdef TGBN_HAVE_AVX2
+__attribute__((target("avx2,fma"))) static inline tgbn_v8i tgbn_ce_mask_avx2(Py_ssize_t r) {
+    const tgbn_v8i lane = {0, 1, 2, 3, 4, 5, 6, 7};
+    const int32_t ri = (int32_t)r;
+    return lane < (tgbn_v8i){ri, ri, ri, ri, ri, ri, ri, ri};
+}
+__attribute__((target("avx2,fma"))) static inline tgbn_v8f tgbn_ce_ldm_avx2(const float *p, tgbn_v8i k) {
+    return __builtin_ia32_maskloadps256((const tgbn_v8f *)p, k);
+}
+__attribute__((target("avx2,fma"))) static inline void tgbn_ce_stm_avx2(float *p, tgbn_v8i k, tgbn_v8f v) {
+    __builtin_ia32_maskstoreps256((tgbn_v8f *)p, k, v);
+}
+#endif
 /* g = exp(x - m), returns sum(g) (float partial sums in 2 x 8 lanes, added in a fixed
    order, as double).  pf: prefetch the next row of x (and y when not NULL, and of g), one
-   64-byte line per 16 elements, while this row is computed from L1 (see tgbn_ce_row_f). */
+   64-byte line per 16 elements, while this row is computed from L1 (see tgbn_ce_row_f).
+   The last n % 8 elements go through one 8-lane exp padded with -inf (exp -> 0). */
 TGBN_INL double tgbn_ce_exp_sum_body(const float *restrict x, const float *restrict y,
-                                     float *restrict g, Py_ssize_t n, float m, int pf) {
+                                     float *restrict g, Py_ssize_t n, float m, int pf, int avx) {
     tgbn_v8f mv = TGBN_BCAST8(m), s0 = TGBN_BCAST8(0.0f), s1 = TGBN_BCAST8(0.0f);
     Py_ssize_t j = 0;
+    (void)avx;
     for (; j + 16 <= n; j += 16) {
         if (pf) {
             __builtin_prefetch(x + n + j, 0, 3);
@@ -575,13 +606,51 @@ TGBN_INL double tgbn_ce_exp_sum_body(const float *restrict x, const float *restr
         s0 += e;
     }
     if (j < n) {
+#ifdef TGBN_HAVE_AVX2
+        if (avx) {
+            const tgbn_v8i k = tgbn_ce_mask_avx2(n - j);
+            tgbn_v8f xv = tgbn_ce_ldm_avx2(x + j, k);
+            xv = (tgbn_v8f)(((tgbn_v8i)xv & k) | ((tgbn_v8i)TGBN_BCAST8(-INFINITY) & ~k));
+            tgbn_v8f e = tgbn_ce_expf_v8(xv - mv);
+            tgbn_ce_stm_avx2(g + j, k, e);
+            s1 += e;
+            return (double)tgbn_hsum8(s0 + s1);
+        }
+#endif
         float b[8];
-        for (int k = 0; k < 8; k++) b[k] = j + k < n ? x[j + k] : -INFINITY;   /* exp -> 0 */
+        for (int k = 0; k < 8; k++) b[k] = j + k < n ? x[j + k] : -INFINITY;
         tgbn_v8f e = tgbn_ce_expf_v8(tgbn_ld(b) - mv);
         for (int k = 0; j + k < n; k++) g[j + k] = e[k];
         s1 += e;
     }
     return (double)tgbn_hsum8(s0 + s1);
+}
+/* The gradient pass: g = g * coef - k0 (y NULL) or g * coef - y * ky - k0. */
+TGBN_INL void tgbn_ce_grad_pass(float *restrict g, const float *restrict y, Py_ssize_t n, float coef,
+                                float ky, float k0, int avx) {
+    const tgbn_v8f cv = TGBN_BCAST8(coef), yv = TGBN_BCAST8(ky), kv = TGBN_BCAST8(k0);
+    Py_ssize_t j = 0;
+    (void)avx;
+    if (!y) {
+        for (; j + 8 <= n; j += 8) tgbn_st(g + j, tgbn_ld(g + j) * cv - kv);
+    } else {
+        for (; j + 8 <= n; j += 8) tgbn_st(g + j, tgbn_ld(g + j) * cv - tgbn_ld(y + j) * yv - kv);
+    }
+    if (j == n) return;
+#ifdef TGBN_HAVE_AVX2
+    if (avx) {
+        const tgbn_v8i k = tgbn_ce_mask_avx2(n - j);
+        tgbn_v8f v = tgbn_ce_ldm_avx2(g + j, k) * cv - kv;
+        if (y) v -= tgbn_ce_ldm_avx2(y + j, k) * yv;
+        tgbn_ce_stm_avx2(g + j, k, v);
+        return;
+    }
+#endif
+    if (!y) {
+        for (; j < n; j++) g[j] = g[j] * coef - k0;
+    } else {
+        for (; j < n; j++) g[j] = g[j] * coef - y[j] * ky - k0;
+    }
 }
 /* sum(x - m), sum(y), sum(y * (x - m)) in double (y may be NULL: only the first), 4
    independent accumulators per sum.  The 4-float -> 4-double conversions straight from
@@ -615,6 +684,15 @@ TGBN_INL void tgbn_row_sums_f_body(const float *x, const float *y, Py_ssize_t n,
             }
         }
     }
+    for (int h = 0; j + 4 <= n; j += 4, h++) {           /* h < 3 */
+        tgbn_v4d t = TGBN_CE_LD4D(x + j, avx) - md;
+        a[h] += t;
+        if (y) {
+            tgbn_v4d yd = TGBN_CE_LD4D(y + j, avx);
+            b[h] += yd;
+            c[h] += yd * t;
+        }
+    }
     double ra = 0.0, rb = 0.0, rc = 0.0;
     for (int k = 0; k < 4; k++) {
         ra += (a[0][k] + a[1][k]) + (a[2][k] + a[3][k]);
@@ -643,23 +721,26 @@ TGBN_INL void tgbn_row_sums_f_body(const float *x, const float *y, Py_ssize_t n,
    the row then ran ~10% faster at (4096, 1000).  vmaxps(m, x) returns x when either is
    NaN, so a NaN may hide a larger element from m; harmless, as the NaN makes the row's
    sum, loss and gradient NaN through exp (a too small m may overflow exp(x - m) of the
-   larger element: inf or a finite garbage value, times the NaN coefficient: NaN). */
+   larger element: inf or a finite garbage value, times the NaN coefficient: NaN).  The
+   same overlapping last block as tgbn_row_max_f_body. */
 __attribute__((target("avx2,fma"))) static inline float tgbn_ce_max_avx2(const float *x, Py_ssize_t n) {
-    Py_ssize_t j = 0;
-    float m = x[0];
-    if (n >= 32) {
-        tgbn_v8f m0 = tgbn_ld(x), m1 = tgbn_ld(x + 8), m2 = tgbn_ld(x + 16), m3 = tgbn_ld(x + 24);
-        for (j = 32; j + 32 <= n; j += 32) {
-            m0 = __builtin_ia32_maxps256(m0, tgbn_ld(x + j));
-            m1 = __builtin_ia32_maxps256(m1, tgbn_ld(x + j + 8));
-            m2 = __builtin_ia32_maxps256(m2, tgbn_ld(x + j + 16));
-            m3 = __builtin_ia32_maxps256(m3, tgbn_ld(x + j + 24));
-        }
-        m = tgbn_hmax8(tgbn_vmax(tgbn_vmax(m0, m1), tgbn_vmax(m2, m3)));
+    if (n < 32) return tgbn_row_max_f_body(x, n);
+    tgbn_v8f m0 = tgbn_ld(x), m1 = tgbn_ld(x + 8), m2 = tgbn_ld(x + 16), m3 = tgbn_ld(x + 24);
+    Py_ssize_t j;
+    for (j = 32; j + 32 <= n; j += 32) {
+        m0 = __builtin_ia32_maxps256(m0, tgbn_ld(x + j));
+        m1 = __builtin_ia32_maxps256(m1, tgbn_ld(x + j + 8));
+        m2 = __builtin_ia32_maxps256(m2, tgbn_ld(x + j + 16));
+        m3 = __builtin_ia32_maxps256(m3, tgbn_ld(x + j + 24));
     }
-    for (; j + 8 <= n; j += 8) m = tgbn_hmax8(tgbn_vmax(TGBN_BCAST8(m), tgbn_ld(x + j)));
-    for (; j < n; j++) m = x[j] > m ? x[j] : m;
-    return m;
+    if (j < n) {
+        const float *t = x + n - 32;
+        m0 = __builtin_ia32_maxps256(m0, tgbn_ld(t));
+        m1 = __builtin_ia32_maxps256(m1, tgbn_ld(t + 8));
+        m2 = __builtin_ia32_maxps256(m2, tgbn_ld(t + 16));
+        m3 = __builtin_ia32_maxps256(m3, tgbn_ld(t + 24));
+    }
+    return tgbn_hmax8(tgbn_vmax(tgbn_vmax(m0, m1), tgbn_vmax(m2, m3)));
 }
 #endif
 /* avx: a constant, 1 in the AVX2 version only */
@@ -670,21 +751,16 @@ TGBN_INL double tgbn_ce_row_f_body(const float *restrict x, const float *restric
     float m = avx ? tgbn_ce_max_avx2(x, n) : tgbn_row_max_f_body(x, n);
 #else
     float m = tgbn_row_max_f_body(x, n);
-    (void)avx;
 #endif
-    double s = tgbn_ce_exp_sum_body(x, y, g, n, m, pf);
+    double s = tgbn_ce_exp_sum_body(x, y, g, n, m, pf, avx);
     double lsc = ls / (double)n, loss, sxm, sy, syx;
-    Py_ssize_t j;
     if (!y) {
         loss = log(s) - (1.0 - ls) * ((double)x[lab] - (double)m);
         if (ls != 0.0) {
             tgbn_row_sums_f_body(x, NULL, n, m, &sxm, &sy, &syx, avx);
             loss -= lsc * sxm;
         }
-        const float coef = (float)(scale / s), k0 = (float)(lsc * scale);
-        const tgbn_v8f cv = TGBN_BCAST8(coef), kv = TGBN_BCAST8(k0);
-        for (j = 0; j + 8 <= n; j += 8) tgbn_st(g + j, tgbn_ld(g + j) * cv - kv);
-        for (; j < n; j++) g[j] = g[j] * coef - k0;
+        tgbn_ce_grad_pass(g, NULL, n, (float)(scale / s), 0.0f, (float)(lsc * scale), avx);
         g[lab] -= (float)((1.0 - ls) * scale);
     } else {
         tgbn_row_sums_f_body(x, y, n, m, &sxm, &sy, &syx, avx);
@@ -692,12 +768,8 @@ TGBN_INL double tgbn_ce_row_f_body(const float *restrict x, const float *restric
         loss = sumt * log(s);
         if (ls != 1.0) loss -= (1.0 - ls) * syx;
         if (ls != 0.0) loss -= lsc * sxm;
-        const float coef = (float)(sumt * scale / s), ky = (float)((1.0 - ls) * scale),
-                    k0 = (float)(lsc * scale);
-        const tgbn_v8f cv = TGBN_BCAST8(coef), yv = TGBN_BCAST8(ky), kv = TGBN_BCAST8(k0);
-        for (j = 0; j + 8 <= n; j += 8)
-            tgbn_st(g + j, tgbn_ld(g + j) * cv - tgbn_ld(y + j) * yv - kv);
-        for (; j < n; j++) g[j] = g[j] * coef - y[j] * ky - k0;
+        tgbn_ce_grad_pass(g, y, n, (float)(sumt * scale / s), (float)((1.0 - ls) * scale),
+                          (float)(lsc * scale), avx);
     }
     return loss;
 }
