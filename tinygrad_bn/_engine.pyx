@@ -582,6 +582,34 @@ cdef class Record:
 cdef object _DERIVED = object()      # marker: a residual computed inside forward (not an input/output)
 
 
+# The caching allocator (tinygrad_bn.memory): a tape's `with` block and gradient() run in its
+# scope once the process has differentiated arrays of 128 KiB or more (until then, tapes of
+# small tensors -- the course's scalar loops -- pay nothing for it).  Checked on every 64th
+# gradient() call while off.
+cdef object _alloc = None
+cdef bint _alloc_on = False
+cdef bint _alloc_looked = False
+cdef unsigned long _grad_calls = 0
+
+
+cdef void _maybe_turn_alloc_on(list records) except *:
+    global _alloc, _alloc_on, _alloc_looked, _grad_calls
+    cdef Record rec
+    _grad_calls += 1
+    if (_grad_calls & 63) != 1:
+        return
+    if not _alloc_looked:
+        _alloc_looked = True
+        from . import memory
+        _alloc = memory._alloc
+    if _alloc is None:
+        return
+    for rec in records:
+        if (<Tensor>rec.out).data.nbytes >= 131072:
+            _alloc_on = True
+            return
+
+
 cdef class GradientTape:
     """Records operations for automatic differentiation, like ``tf.GradientTape``.
 
@@ -606,6 +634,7 @@ cdef class GradientTape:
     cdef bint _used
     cdef bint _entered
     cdef unsigned long _thread
+    cdef object _prev_alloc    # the NumPy memory handler to restore at __exit__, or None
 
     def __init__(self, persistent=False, watch_accessed_variables=True):
         self.persistent = persistent
@@ -624,12 +653,17 @@ cdef class GradientTape:
         self._recording = True
         self._thread = PyThread_get_thread_ident()
         _active_tapes.append(self)
+        if _alloc_on:
+            self._prev_alloc = _alloc.activate()
         return self
 
     def __exit__(self, *exc):
         self._recording = False
         self._entered = False
         _remove_tape(self)
+        if self._prev_alloc is not None:
+            _alloc.restore(self._prev_alloc)
+            self._prev_alloc = None
         return False
 
     def watch(self, tensor):
@@ -740,9 +774,14 @@ cdef class GradientTape:
         else:
             og_list = None
         self._check_sources("gradient", src_list)
+        if not _alloc_on:
+            _maybe_turn_alloc_on(self._records)
+        prev_alloc = _alloc.activate() if _alloc_on else None
         try:
             results = self._grad_list(tgt_list, og_list, src_list, unconnected_gradients)
         finally:
+            if prev_alloc is not None:
+                _alloc.restore(prev_alloc)
             self._finish()
         if isinstance(sources, Tensor):
             return results[0]
