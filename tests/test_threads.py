@@ -66,9 +66,16 @@ def test_default_policy_sleeps_and_leaves_no_environment_variable():
 
 def test_the_probe_sees_libgomps_default_spinning():
     """What the default policy avoids: libgomp's own spin before sleeping (GOMP_SPINCOUNT=300000)."""
-    r = _probe(env={"GOMP_SPINCOUNT": "300000"})
-    assert r["case"] == "user"
-    assert r["spin"] > 0.001, r
+    # a spinning thread shows only when it gets a core: on a busy machine one probe can see
+    # none, so the most of three probes is taken (the passive tests take the least)
+    runs = []
+    for _ in range(3):
+        r = _probe(env={"GOMP_SPINCOUNT": "300000"})
+        assert r["case"] == "user"
+        runs.append(r["spin"])
+        if r["spin"] > 0.001:
+            break
+    assert max(runs) > 0.001, runs
 
 
 def test_user_choice_is_respected():
