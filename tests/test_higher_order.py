@@ -243,3 +243,57 @@ def test_a_layer_casting_a_float64_input_keeps_it_on_the_tape():
     g = tape.gradient(y, v)
     assert g is not None and g.dtype == np.float64
     np.testing.assert_allclose(g.numpy(), np.full((3, 4), 2.0))
+
+
+def _third(fn, x0):
+    x = tg.Var(np.array(x0, dtype=np.float64))
+    with tg.GradientTape() as t3:
+        with tg.GradientTape() as t2:
+            with tg.GradientTape() as t1:
+                y = fn(x)
+            d1 = t1.gradient(y, x)
+        d2 = t2.gradient(d1, x)
+    return d1.numpy(), d2.numpy(), t3.gradient(d2, x).numpy()
+
+
+def test_tanh_derivatives_to_third_order_through_tanh_grad():
+    # d tanh = 1 - t^2, d2 = -2 t (1 - t^2), d3 = (6 t^2 - 2)(1 - t^2), t = tanh(x)
+    x0 = np.array([-1.3, 0.2, 0.9])
+    t = np.tanh(x0)
+    d1, d2, d3 = _third(lambda x: tg.tanh(x).sum(), x0)
+    np.testing.assert_allclose(d1, 1 - t * t, rtol=1e-12)
+    np.testing.assert_allclose(d2, -2 * t * (1 - t * t), rtol=1e-12)
+    np.testing.assert_allclose(d3, (6 * t * t - 2) * (1 - t * t), rtol=1e-12)
+
+
+def test_log_softmax_and_mean_to_third_order():
+    # f(x) = mean(log_softmax(x)) for one row of n: d/dx_i = 1/n - p_i; the second and third
+    # derivatives of -p_i summed over i: sum_i -(d p_i) = 0 (sum p = 1), so d2 contracted is 0
+    x0 = np.array([[0.3, -1.1, 0.8, 0.1]])
+    p = np.exp(x0) / np.exp(x0).sum()
+    d1, d2, d3 = _third(lambda x: tg.mean(tg.log_softmax(x)), x0)
+    np.testing.assert_allclose(d1, 1 / 4 - p, rtol=1e-12, atol=1e-15)
+    np.testing.assert_allclose(d2, np.zeros_like(x0), atol=1e-15)
+    np.testing.assert_allclose(d3, np.zeros_like(x0), atol=1e-15)
+
+
+def test_a_differentiated_mlp_backward_records_one_op_per_step():
+    # under an outer tape, the vjps of tanh, matmul (with transpose flags, no transpose ops) and
+    # a bias add are recorded as: tanh_grad 1, matmul 2 (dW, dx), sum 1 -- 4 ops, no more
+    rng = np.random.default_rng(0)
+    w = tg.Var(rng.standard_normal((3, 2)))
+    b = tg.Var(np.zeros(2))
+    x = tg.Var(rng.standard_normal((4, 3)))
+    with tg.GradientTape(persistent=True) as outer:
+        with tg.GradientTape() as inner:
+            y = tg.tanh(x @ w + b)
+        before = len(outer)
+        gx, gw, gb = inner.gradient(y, [x, w, b], output_gradients=np.ones((4, 2)))
+        assert len(outer) - before == 4
+    t = np.tanh(x.numpy() @ w.numpy() + b.numpy())
+    np.testing.assert_allclose(gw.numpy(), x.numpy().T @ (1 - t * t), rtol=1e-12)
+    np.testing.assert_allclose(gx.numpy(), (1 - t * t) @ w.numpy().T, rtol=1e-12)
+    np.testing.assert_allclose(gb.numpy(), (1 - t * t).sum(0), rtol=1e-12)
+    # and the outer tape differentiates it: d sum(gb) / d b = sum over the batch of -2 t (1 - t^2)
+    h = outer.gradient(gb, b)
+    np.testing.assert_allclose(h.numpy(), (-2 * t * (1 - t * t)).sum(0), rtol=1e-12)

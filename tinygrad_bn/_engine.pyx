@@ -110,21 +110,27 @@ cdef class Op:
     is itself recorded).  ``composite``, when given, is a function with
     ``forward``'s signature that computes the same output from other ops; a
     higher-order gradient then differentiates it instead (for ops whose
-    backward is a raw kernel).
+    backward is a raw kernel).  ``tensor_backward``, when given, has
+    ``backward``'s contract and replaces it on Tensors only: the same vjp
+    written with fewer recorded ops (e.g. one ``tanh_grad`` op instead of three
+    elementwise ones), so the plain ``backward`` on arrays pays for no check.
     """
     cdef readonly str name
     cdef readonly object forward
     cdef readonly object backward
     cdef readonly int nin
     cdef public object composite
+    cdef public object tensor_backward
     cdef public object __doc__
 
-    def __init__(self, str name, forward, backward, int nin=-1, doc=None, composite=None):
+    def __init__(self, str name, forward, backward, int nin=-1, doc=None, composite=None,
+                 tensor_backward=None):
         self.name = name
         self.forward = forward
         self.backward = backward
         self.nin = nin
         self.composite = composite
+        self.tensor_backward = tensor_backward
         self.__doc__ = doc if doc is not None else getattr(forward, "__doc__", None)
 
     def __call__(self, *args, **attrs):
@@ -1058,6 +1064,8 @@ cdef object _differentiable_backward(Record rec, object g, list needs):
         res = again[1]
     _strict += 1
     try:
+        if op.tensor_backward is not None:
+            return op.tensor_backward(res, gt, needs)
         return op.backward(res, gt, needs)
     except Exception as exc:
         raise TypeError(f"op {op.name}: a higher-order gradient needs its backward to run on Tensors, and it "

@@ -7,7 +7,7 @@ recorded) for higher-order gradients.
 """
 import numpy as np
 
-from .registry import op, shape_of, unbroadcast
+from .registry import op, shape_of, unbroadcast, unbroadcast_tensor
 
 __all__ = ["add", "subtract", "multiply", "divide", "negative", "power", "exp", "log", "sqrt", "abs",
            "relu", "maximum", "minimum", "where", "sigmoid", "tanh", "sin", "cos", "log1p", "expm1",
@@ -22,8 +22,17 @@ class add:
         return a + b, (getattr(a, "shape", ()), getattr(b, "shape", ()))
 
     def backward(shapes, g, needs):
-        return (unbroadcast(g, shapes[0]) if needs[0] else None,
-                unbroadcast(g, shapes[1]) if needs[1] else None)
+        try:
+            gshape = g.shape
+        except AttributeError:      # a Python number
+            gshape = None
+        sa, sb = shapes
+        return ((g if gshape == sa else unbroadcast(g, sa)) if needs[0] else None,
+                (g if gshape == sb else unbroadcast(g, sb)) if needs[1] else None)
+
+    def tensor_backward(shapes, g, needs):
+        return (unbroadcast_tensor(g, shapes[0]) if needs[0] else None,
+                unbroadcast_tensor(g, shapes[1]) if needs[1] else None)
 
 
 @op(operator="sub")
@@ -35,6 +44,10 @@ class subtract:
     def backward(shapes, g, needs):
         return (unbroadcast(g, shapes[0]) if needs[0] else None,
                 unbroadcast(-g, shapes[1]) if needs[1] else None)
+
+    def tensor_backward(shapes, g, needs):
+        return (unbroadcast_tensor(g, shapes[0]) if needs[0] else None,
+                unbroadcast_tensor(-g, shapes[1]) if needs[1] else None)
 
 
 @op(operator="mul")
@@ -261,6 +274,25 @@ class tanh:
 
     def backward(out, g, needs):
         return (g * (1 - out * out),)
+
+    def tensor_backward(out, g, needs):
+        return (tanh_grad(out, g),)             # one recorded op, not three
+
+
+@op
+class tanh_grad:
+    """``dy * (1 - y * y)``: the vjp of ``tanh`` given its output ``y`` (TF's ``TanhGrad``), one op
+    so that a differentiated backward records one op; its own vjp is TF's ``_TanhGradGrad``."""
+    def forward(y, dy):
+        return dy * (1 - y * y), (y, dy)
+
+    def backward(res, g, needs):
+        y, dy = res
+        return (g * dy * y * -2 if needs[0] else None, g * (1 - y * y) if needs[1] else None)
+
+    def tensor_backward(res, g, needs):
+        y, dy = res
+        return (g * dy * y * -2 if needs[0] else None, tanh_grad(y, g) if needs[1] else None)
 
 
 @op

@@ -10,13 +10,33 @@ import numpy as np
 
 from .._engine import Tensor
 from .registry import op
+from .shape import broadcast_to
 
 __all__ = ["sum", "mean", "var", "std", "max", "min", "amax", "amin", "prod", "softmax", "log_softmax",
            "logsumexp"]
 
 
+_AXES = {}          # (axis, ndim) -> normalised axes: a reduction's axis argument is usually the same
+
+
 def _axes(axis, ndim):
     """Normalise ``axis`` to a sorted tuple of non-negative axes."""
+    kind = type(axis)
+    if kind is tuple:
+        for a in axis:
+            if type(a) is not int:      # np.integer, bool, float ...: no cache (True == 1 as a key)
+                return _normalise_axes(axis, ndim)
+    elif kind is not int and axis is not None:
+        return _normalise_axes(axis, ndim)
+    out = _AXES.get((axis, ndim))
+    if out is None:
+        out = _normalise_axes(axis, ndim)
+        if len(_AXES) < 4096:
+            _AXES[axis, ndim] = out
+    return out
+
+
+def _normalise_axes(axis, ndim):
     if axis is None:
         return tuple(range(ndim))
     if isinstance(axis, (int, np.integer)):
@@ -40,13 +60,14 @@ def _expand(g, shape, axes, keepdims):
     """Give a reduced gradient back its reduced axes (size 1), ready to broadcast."""
     if keepdims or not axes:
         return g
-    return np.reshape(g, tuple(1 if i in axes else n for i, n in enumerate(shape)))
+    kept = tuple(1 if i in axes else n for i, n in enumerate(shape))
+    return g.reshape(kept) if type(g) is _ndarray or isinstance(g, Tensor) else np.reshape(g, kept)
 
 
 def _fill(shape, dtype, g):
     """``g`` broadcast to ``shape``: a new contiguous array (or, on Tensors, a recorded broadcast)."""
     if isinstance(g, Tensor):
-        return np.broadcast_to(g, shape)
+        return broadcast_to(g, shape)
     out = np.empty(shape, dtype)
     out[...] = g
     return out
@@ -57,6 +78,8 @@ def _ndim(x):
 
 
 _add_reduce = np.add.reduce
+_max_reduce = np.maximum.reduce
+_ndarray = np.ndarray
 
 
 @op(operator="sum")
@@ -64,7 +87,11 @@ class sum:  # noqa: A001 - NumPy's name
     """Sum over ``axis`` (all axes by default)."""
     def forward(x, axis=None, keepdims=False):
         if axis is not None:
-            axis = _axes(axis, _ndim(x))
+            try:
+                nd = x.ndim
+            except AttributeError:
+                nd = np.ndim(x)
+            axis = _axes(axis, nd)
         return _add_reduce(x, axis, None, None, keepdims), (x, axis, keepdims)
 
     def backward(res, g, needs):
@@ -73,6 +100,20 @@ class sum:  # noqa: A001 - NumPy's name
         if axis is not None and not keepdims:
             g = _expand(g, shape, axis, False)
         return (_fill(shape, x.dtype, g),)
+
+
+_F16 = np.dtype(np.float16)
+
+
+def _mean_of(x, axes, keepdims, count):
+    """``x.mean(axis=axes, keepdims=keepdims)`` with NumPy's exact arithmetic (the sum, then a
+    division by the count as an intp, rounded into the dtype) without its Python-level wrapper."""
+    if count == 0 or x.dtype.kind != "f" or x.dtype == _F16:
+        return x.mean(axis=axes, keepdims=keepdims)     # NumPy's warnings, f16 and int promotion
+    total = _add_reduce(x, axes, None, None, keepdims)
+    if type(total) is _ndarray:
+        return np.true_divide(total, np.intp(count), out=total, casting="unsafe")
+    return total.dtype.type(total / np.intp(count))
 
 
 @op(operator="mean")
@@ -85,11 +126,45 @@ class mean:
         count = 1
         for a in axes:
             count *= x.shape[a]
-        return x.mean(axis=axes, keepdims=keepdims), (x.shape, x.dtype, axes, keepdims, count)
+        if type(x) is _ndarray:
+            out = _mean_of(x, axes, keepdims, count)
+        else:
+            out = x.mean(axis=axes, keepdims=keepdims)
+        return out, (x.shape, x.dtype, axes, keepdims, count)
 
     def backward(res, g, needs):
         shape, dtype, axes, keepdims, count = res
         return (_fill(shape, dtype, _expand(g, shape, axes, keepdims) / count),)
+
+    def tensor_backward(res, g, needs):
+        shape, dtype, axes, keepdims, count = res
+        return (mean_grad(g, shape, axes, keepdims, count),)     # one recorded op, not two
+
+
+@op(nin=1)
+class mean_grad:
+    """The vjp of ``mean``: ``g / count`` spread over ``shape`` (``g`` reduced over ``axes``), one op
+    so that a differentiated backward records one op; its own vjp is ``mean`` again."""
+    def forward(g, shape, axes, keepdims, count):
+        if not hasattr(g, "dtype"):
+            g = np.asarray(g)
+        if type(shape) is not tuple or type(axes) is not tuple:
+            shape = tuple(shape)
+            axes = _axes(tuple(axes), len(shape))
+        return _fill(shape, g.dtype, _expand(g, shape, axes, keepdims) / count), (g.shape, axes, keepdims)
+
+    def backward(res, gg, needs):
+        gshape, axes, keepdims = res
+        count = 1
+        for a in axes:
+            count *= gg.shape[a]
+        out = _mean_of(gg, axes, keepdims, count)
+        return (out if out.shape == gshape else np.reshape(out, gshape),)
+
+    def tensor_backward(res, gg, needs):
+        gshape, axes, keepdims = res
+        out = mean(gg, axis=axes, keepdims=keepdims)
+        return (out if out.shape == gshape else np.reshape(out, gshape),)
 
 
 @op(operator="var")
@@ -217,13 +292,39 @@ class softmax:
 class log_softmax:
     """x - logsumexp(x) along ``axis``, computed stably."""
     def forward(x, axis=-1):
-        shifted = x - np.max(x, axis=axis, keepdims=True)
-        out = shifted - np.log(np.sum(np.exp(shifted), axis=axis, keepdims=True))
+        if type(x) is not _ndarray:
+            x = np.asarray(x)
+        shifted = x - _max_reduce(x, axis, None, None, True)
+        out = shifted - np.log(_add_reduce(np.exp(shifted), axis, None, None, True))
         return out, (out, axis)
 
     def backward(res, g, needs):
         out, axis = res
-        return (g - np.exp(out) * np.sum(g, axis=axis, keepdims=True),)
+        return (g - np.exp(out) * _add_reduce(g, axis, None, None, True),)
+
+    def tensor_backward(res, g, needs):
+        out, axis = res
+        return (log_softmax_grad(out, g, axis),)        # one recorded op, not four
+
+
+@op
+class log_softmax_grad:
+    """``g - exp(y) * sum(g, axis)``: the vjp of ``log_softmax`` given its output ``y``, one op so
+    that a differentiated backward records one op (its own vjp is written with ops)."""
+    def forward(y, g, axis=-1):
+        return g - np.exp(y) * _add_reduce(g, axis, None, None, True), (y, g, axis)
+
+    def backward(res, gg, needs):
+        y, g, axis = res
+        gp = gg * np.exp(y)
+        return (-gp * _add_reduce(g, axis, None, None, True) if needs[0] else None,
+                gg - _add_reduce(gp, axis, None, None, True) if needs[1] else None)
+
+    def tensor_backward(res, gg, needs):
+        y, g, axis = res
+        gp = gg * np.exp(y)
+        return (-gp * g.sum(axis=axis, keepdims=True) if needs[0] else None,
+                gg - gp.sum(axis=axis, keepdims=True) if needs[1] else None)
 
 
 def logsumexp(x, axis=None, keepdims=False):

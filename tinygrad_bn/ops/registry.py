@@ -21,6 +21,12 @@ calls to the ops, and the outer tape records them.  Residuals should be the
 inputs or the output themselves (anything else is recomputed by running
 ``forward`` on Tensors).  An op whose backward is a raw kernel passes
 ``composite=`` (the same function built from other ops) instead.
+
+Optionally the class also defines ``tensor_backward`` (``backward``'s contract),
+used instead of ``backward`` only when the engine runs the vjp on Tensors:
+the same formula with fewer recorded ops (``tanh`` calls the one op
+``tanh_grad`` there, not three elementwise ones).  The array ``backward``
+then stays free of checks for Tensors.
 """
 import inspect
 
@@ -62,12 +68,16 @@ def op(cls=None, *, name=None, operator=None, nin=None, composite=None):
             forward = forward.__func__
         if isinstance(backward, staticmethod):
             backward = backward.__func__
+        tensor_backward = cls.__dict__.get("tensor_backward")
+        if isinstance(tensor_backward, staticmethod):
+            tensor_backward = tensor_backward.__func__
         op_name = name or cls.__name__
         old = REGISTRY.get(op_name)
         if old is not None and getattr(old.forward, "__module__", "").startswith("tinygrad_bn."):
             raise ValueError(f"op {op_name!r} is a built-in op; choose another name")
         count = _count_tensor_inputs(forward) if nin is None else nin
-        the_op = Op(op_name, forward, backward, count, doc=cls.__doc__, composite=composite)
+        the_op = Op(op_name, forward, backward, count, doc=cls.__doc__, composite=composite,
+                    tensor_backward=tensor_backward)
         REGISTRY[op_name] = the_op
         for slot in (operator,) if isinstance(operator, str) else (operator or ()):
             set_operator(slot, the_op)
@@ -81,7 +91,8 @@ def unbroadcast(g, shape):
 
     Leading axes that broadcasting added are summed away, then axes where
     ``shape`` has size 1 are summed with keepdims.  Works on arrays and, for
-    higher-order gradients, on Tensors.
+    higher-order gradients, on Tensors (:func:`unbroadcast_tensor` is the
+    cheaper spelling when ``g`` is known to be one).
     """
     try:
         gshape = g.shape
@@ -99,6 +110,23 @@ def unbroadcast(g, shape):
         g = np.broadcast_to(g, shape)
         if not isinstance(g, Tensor):
             g = g.copy()
+    return g
+
+
+def unbroadcast_tensor(g, shape):
+    """:func:`unbroadcast` of a Tensor ``g``, calling the ops ``sum`` and ``broadcast_to``
+    directly (one recorded op per reduction, no detour through NumPy's dispatch)."""
+    gshape = g.data.shape
+    if gshape == shape:
+        return g
+    lead = len(gshape) - len(shape)
+    axes = tuple(i for i, n in enumerate(shape) if n == 1 and gshape[lead + i] != 1)
+    if lead > 0:
+        g = REGISTRY["sum"](g, tuple(range(lead)))
+    if axes:
+        g = REGISTRY["sum"](g, axes, True)
+    if g.data.shape != shape:       # g smaller than shape: the input was broadcast up by the op itself
+        g = REGISTRY["broadcast_to"](g, shape)
     return g
 
 
