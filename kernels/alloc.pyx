@@ -41,7 +41,6 @@ cdef extern from "numpy/ndarraytypes.h":
 
 cdef extern from "numpy/arrayobject.h":
     object PyDataMem_SetHandler(object handler)
-    object PyDataMem_GetHandler()
 
 cdef enum:
     HDR = 64            # header bytes before each block (keeps NumPy's 16-byte alignment)
@@ -175,11 +174,6 @@ def activate():
 def restore(previous):
     """Put back the handler :func:`activate` returned."""
     PyDataMem_SetHandler(previous)
-
-
-def current_is_ours():
-    """True when arrays allocated now in this context come from this allocator."""
-    return PyDataMem_GetHandler() is handler
 
 
 def release():

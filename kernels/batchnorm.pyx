@@ -210,13 +210,16 @@ cdef inline void _bwd_sums_block(const floating* x, const floating* dy, Py_ssize
     for i in range(r0, r1):
         row = x + i * d
         grow = dy + i * d
-        for j in range(d):
-            if relu:
+        if relu:
+            for j in range(d):
                 g = _gate(grow[j], (row[j] - m[j]) * a[j] + c[j])
-            else:
+                s1[j] += g
+                s2[j] += g * (row[j] - m[j])
+        else:
+            for j in range(d):
                 g = grow[j]
-            s1[j] += g
-            s2[j] += g * (row[j] - m[j])
+                s1[j] += g
+                s2[j] += g * (row[j] - m[j])
 
 
 cdef inline void _bwd_dx_block(const floating* x, const floating* dy, floating* dx,

@@ -511,26 +511,31 @@ TGBN_MULTI(void, tgbn_bn_bwd_dx_relu, (const float *x, const float *dy, float *d
    For n >= 32 the last, partial 32-block is the 32 elements ending at n, overlapping the
    one before (max is idempotent): the former 8-wide steps, each with a horizontal max,
    were a serial chain of ~80 cycles per row at C = 250. */
+/* The n >= 32 case, with VMAX the 8-lane max to use: returns from the enclosing function. */
+#define TGBN_MAX32(x, n, VMAX)                                                              \
+    do {                                                                                    \
+        tgbn_v8f m0 = tgbn_ld(x), m1 = tgbn_ld((x) + 8), m2 = tgbn_ld((x) + 16), m3 = tgbn_ld((x) + 24); \
+        Py_ssize_t j_;                                                                      \
+        for (j_ = 32; j_ + 32 <= (n); j_ += 32) {                                           \
+            m0 = VMAX(m0, tgbn_ld((x) + j_));                                               \
+            m1 = VMAX(m1, tgbn_ld((x) + j_ + 8));                                           \
+            m2 = VMAX(m2, tgbn_ld((x) + j_ + 16));                                          \
+            m3 = VMAX(m3, tgbn_ld((x) + j_ + 24));                                          \
+        }                                                                                   \
+        if (j_ < (n)) {                                                                     \
+            const float *t_ = (x) + (n) - 32;                                               \
+            m0 = VMAX(m0, tgbn_ld(t_));                                                     \
+            m1 = VMAX(m1, tgbn_ld(t_ + 8));                                                 \
+            m2 = VMAX(m2, tgbn_ld(t_ + 16));                                                \
+            m3 = VMAX(m3, tgbn_ld(t_ + 24));                                                \
+        }                                                                                   \
+        return tgbn_hmax8(tgbn_vmax(tgbn_vmax(m0, m1), tgbn_vmax(m2, m3)));                 \
+    } while (0)
 TGBN_INL float tgbn_row_max_f_body(const float *x, Py_ssize_t n) {
     Py_ssize_t j = 0;
     float m = x[0];
-    if (n >= 32) {
-        tgbn_v8f m0 = tgbn_ld(x), m1 = tgbn_ld(x + 8), m2 = tgbn_ld(x + 16), m3 = tgbn_ld(x + 24);
-        for (j = 32; j + 32 <= n; j += 32) {
-            m0 = tgbn_vmax(m0, tgbn_ld(x + j));
-            m1 = tgbn_vmax(m1, tgbn_ld(x + j + 8));
-            m2 = tgbn_vmax(m2, tgbn_ld(x + j + 16));
-            m3 = tgbn_vmax(m3, tgbn_ld(x + j + 24));
-        }
-        if (j < n) {
-            const float *t = x + n - 32;
-            m0 = tgbn_vmax(m0, tgbn_ld(t));
-            m1 = tgbn_vmax(m1, tgbn_ld(t + 8));
-            m2 = tgbn_vmax(m2, tgbn_ld(t + 16));
-            m3 = tgbn_vmax(m3, tgbn_ld(t + 24));
-        }
-        return tgbn_hmax8(tgbn_vmax(tgbn_vmax(m0, m1), tgbn_vmax(m2, m3)));
-    }
+    if (n >= 32)
+        TGBN_MAX32(x, n, tgbn_vmax);
     for (; j + 8 <= n; j += 8) m = tgbn_hmax8(tgbn_vmax(TGBN_BCAST8(m), tgbn_ld(x + j)));
     for (; j < n; j++) m = x[j] > m ? x[j] : m;
     return m;
@@ -725,22 +730,7 @@ TGBN_INL void tgbn_row_sums_f_body(const float *x, const float *y, Py_ssize_t n,
    same overlapping last block as tgbn_row_max_f_body. */
 __attribute__((target("avx2,fma"))) static inline float tgbn_ce_max_avx2(const float *x, Py_ssize_t n) {
     if (n < 32) return tgbn_row_max_f_body(x, n);
-    tgbn_v8f m0 = tgbn_ld(x), m1 = tgbn_ld(x + 8), m2 = tgbn_ld(x + 16), m3 = tgbn_ld(x + 24);
-    Py_ssize_t j;
-    for (j = 32; j + 32 <= n; j += 32) {
-        m0 = __builtin_ia32_maxps256(m0, tgbn_ld(x + j));
-        m1 = __builtin_ia32_maxps256(m1, tgbn_ld(x + j + 8));
-        m2 = __builtin_ia32_maxps256(m2, tgbn_ld(x + j + 16));
-        m3 = __builtin_ia32_maxps256(m3, tgbn_ld(x + j + 24));
-    }
-    if (j < n) {
-        const float *t = x + n - 32;
-        m0 = __builtin_ia32_maxps256(m0, tgbn_ld(t));
-        m1 = __builtin_ia32_maxps256(m1, tgbn_ld(t + 8));
-        m2 = __builtin_ia32_maxps256(m2, tgbn_ld(t + 16));
-        m3 = __builtin_ia32_maxps256(m3, tgbn_ld(t + 24));
-    }
-    return tgbn_hmax8(tgbn_vmax(tgbn_vmax(m0, m1), tgbn_vmax(m2, m3)));
+    TGBN_MAX32(x, n, __builtin_ia32_maxps256);
 }
 #endif
 /* avx: a constant, 1 in the AVX2 version only */

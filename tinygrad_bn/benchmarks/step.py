@@ -46,11 +46,9 @@ def _keras_model():
     return model
 
 
-def ours_tape(batch, kernel_threads=None):
-    """Ours: the TF2 custom training loop (``kernel_threads``: ``tg.config(num_threads=...)``)."""
+def ours_tape(batch):
+    """Ours: the TF2 custom training loop."""
     import tinygrad_bn as tg
-    if kernel_threads is not None:
-        tg.config(num_threads=kernel_threads)
     from tinygrad_bn.keras.losses import SparseCategoricalCrossentropy
     x, y = data(batch)
     model = _keras_model()

@@ -34,6 +34,7 @@ import numpy as np
 from .. import ops as _ops
 from ..ops.registry import op as _op
 from ..tensor import Tensor, wrap
+from .base_layer import _fmt_shape, _snake
 
 __all__ = ["Loss", "LossFunctionWrapper", "Reduction", "SparseCategoricalCrossentropy", "CategoricalCrossentropy",
            "BinaryCrossentropy", "MeanSquaredError", "MeanAbsoluteError", "Huber", "KLDivergence",
@@ -590,7 +591,7 @@ class Loss:
             y = y[..., None]
         if y.shape[1:] != tuple(output_shape[1:]):
             raise ValueError(f"{type(self).__name__}: {where} has shape {y.shape} but the model outputs "
-                             f"{_shape_str(output_shape)}; targets must have the output's shape")
+                             f"{_fmt_shape(output_shape)}; targets must have the output's shape")
         return y
 
     def get_config(self):
@@ -605,16 +606,6 @@ class Loss:
 
     def __repr__(self):
         return f"{type(self).__name__}({', '.join(f'{k}={v!r}' for k, v in self.get_config().items())})"
-
-
-def _snake(name):
-    import re
-    s = re.sub(r"(.)([A-Z][a-z]+)", r"\1_\2", name)
-    return re.sub(r"([a-z0-9])([A-Z])", r"\1_\2", s).lower()
-
-
-def _shape_str(shape):
-    return "(" + ", ".join("None" if s is None else str(s) for s in shape) + ("," if len(shape) == 1 else "") + ")"
 
 
 def _float_targets(y, where, loss):
@@ -714,7 +705,7 @@ class SparseCategoricalCrossentropy(Loss):
         c = output_shape[-1]
         if len(output_shape) != 2:
             raise ValueError(f"SparseCategoricalCrossentropy: the model output must have shape (N, classes), "
-                             f"got {_shape_str(output_shape)}")
+                             f"got {_fmt_shape(output_shape)}")
         bad = (y < 0) | (y >= c)
         if self.ignore_class is not None:
             bad &= y != self.ignore_class

@@ -19,6 +19,7 @@ import math
 import numpy as np
 
 from ..tensor import Tensor
+from .base_layer import _snake
 
 __all__ = ["Metric", "Mean", "Sum", "MeanMetricWrapper", "SparseCategoricalAccuracy", "CategoricalAccuracy",
            "BinaryAccuracy", "Accuracy", "TopKCategoricalAccuracy", "SparseTopKCategoricalAccuracy",
@@ -121,12 +122,6 @@ class Metric:
 
     def __repr__(self):
         return f"<{type(self).__name__} {self.name!r} result={self.result():.4f}>"
-
-
-def _snake(name):
-    import re
-    s = re.sub(r"(.)([A-Z][a-z]+)", r"\1_\2", name)
-    return re.sub(r"([a-z0-9])([A-Z])", r"\1_\2", s).lower()
 
 
 class Mean(Metric):

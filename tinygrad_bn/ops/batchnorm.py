@@ -48,7 +48,7 @@ from .._engine import Tensor
 from ..config import fused as _fused_selected
 from .elementwise import add, divide, multiply, relu as _relu, sqrt, stop_gradient, subtract
 from .reductions import mean as _mean, var as _var
-from .registry import op
+from .registry import data_of as _data, fmt_shape as _fmt, op
 
 try:
     from .._kernels import batchnorm as _bn
@@ -63,19 +63,6 @@ _F32 = np.dtype(np.float32)
 _F64 = np.dtype(np.float64)
 _FLOATS = (_F32, _F64)
 _ndarray = np.ndarray
-
-
-def _data(x):
-    """The array behind a Tensor / array-like (no copy for arrays)."""
-    if isinstance(x, Tensor):
-        return x.data
-    if type(x) is _ndarray:
-        return x
-    return np.asarray(x)
-
-
-def _fmt(shape):
-    return "(" + ", ".join(str(s) for s in shape) + ("," if len(shape) == 1 else "") + ")"
 
 
 # ---------------------------------------------------------------------------

@@ -130,6 +130,20 @@ def unbroadcast_tensor(g, shape):
     return g
 
 
+def data_of(x):
+    """The array behind a Tensor or array-like (no copy for arrays): what the ops validate."""
+    if isinstance(x, Tensor):
+        return x.data
+    if type(x) is np.ndarray:
+        return x
+    return np.asarray(x)
+
+
+def fmt_shape(shape):
+    """A shape as NumPy prints it, for error messages: ``(3,)``, ``(2, 4)``."""
+    return "(" + ", ".join(str(s) for s in shape) + ("," if len(shape) == 1 else "") + ")"
+
+
 def shape_of(x):
     """Shape of an array, NumPy scalar or Python number, without np.shape's overhead on arrays."""
     try:

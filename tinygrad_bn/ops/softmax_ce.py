@@ -32,7 +32,7 @@ from .._engine import Tensor
 from ..config import fused as _fused_selected
 from .elementwise import add, multiply, negative
 from .reductions import log_softmax, mean as _mean, sum as _sum
-from .registry import op
+from .registry import data_of as _data, fmt_shape as _fmt, op
 from .shape import getitem
 
 try:
@@ -50,18 +50,6 @@ _REDUCTIONS = ("mean", "sum", "none")
 _LABEL_INTS = (np.dtype(np.int32), np.dtype(np.int64))
 _ndarray = np.ndarray
 _NAME = "softmax_cross_entropy"
-
-
-def _data(x):
-    if isinstance(x, Tensor):
-        return x.data
-    if type(x) is _ndarray:
-        return x
-    return np.asarray(x)
-
-
-def _fmt(shape):
-    return "(" + ", ".join(str(s) for s in shape) + ("," if len(shape) == 1 else "") + ")"
 
 
 # ---------------------------------------------------------------------------
