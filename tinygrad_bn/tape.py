@@ -15,6 +15,18 @@ class GradcheckError(AssertionError):
     """The tape's gradient disagrees with finite differences."""
 
 
+def _float64_inputs(fn_name, inputs):
+    """The inputs as arrays, floating ones in float64, and the indexes of the floating ones."""
+    arrays = []
+    for x in inputs:
+        a = np.asarray(as_array(x))
+        arrays.append(a.astype(np.float64) if a.dtype.kind == "f" else a)
+    checked = [i for i, a in enumerate(arrays) if a.dtype.kind == "f"]
+    if not checked:
+        raise ValueError(f"{fn_name}: no floating-point input to check")
+    return arrays, checked
+
+
 def gradcheck(fn, *inputs, eps=1e-6, atol=1e-5, rtol=1e-4, seed=0, raise_exception=True):
     """Compare the tape's gradient of ``fn`` with central finite differences, in float64.
 
@@ -25,13 +37,7 @@ def gradcheck(fn, *inputs, eps=1e-6, atol=1e-5, rtol=1e-4, seed=0, raise_excepti
     Returns True, or raises :class:`GradcheckError` naming the input, the
     element and both values (returns False with ``raise_exception=False``).
     """
-    arrays = []
-    for x in inputs:
-        a = np.asarray(as_array(x))
-        arrays.append(a.astype(np.float64) if a.dtype.kind == "f" else a)
-    checked = [i for i, a in enumerate(arrays) if a.dtype.kind == "f"]
-    if not checked:
-        raise ValueError("gradcheck: no floating-point input to check")
+    arrays, checked = _float64_inputs("gradcheck", inputs)
     tensors = [Tensor(a) for a in arrays]
     with GradientTape() as tape:
         tape.watch([tensors[i] for i in checked])
@@ -80,13 +86,7 @@ def gradgradcheck(fn, *inputs, eps=1e-6, atol=1e-5, rtol=1e-4, seed=0, raise_exc
     of ``sum(v * vjp(x))`` with finite differences of it.  This is PyTorch's
     ``gradgradcheck`` for this engine.
     """
-    arrays = []
-    for x in inputs:
-        a = np.asarray(as_array(x))
-        arrays.append(a.astype(np.float64) if a.dtype.kind == "f" else a)
-    checked = [i for i, a in enumerate(arrays) if a.dtype.kind == "f"]
-    if not checked:
-        raise ValueError("gradgradcheck: no floating-point input to check")
+    arrays, checked = _float64_inputs("gradgradcheck", inputs)
     out = fn(*[Tensor(a) for a in arrays])
     if not isinstance(out, Tensor):
         raise TypeError(f"gradgradcheck: fn must return a Tensor, got {type(out).__name__}")
