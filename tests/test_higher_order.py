@@ -297,3 +297,55 @@ def test_a_differentiated_mlp_backward_records_one_op_per_step():
     # and the outer tape differentiates it: d sum(gb) / d b = sum over the batch of -2 t (1 - t^2)
     h = outer.gradient(gb, b)
     np.testing.assert_allclose(h.numpy(), (-2 * t * (1 - t * t)).sum(0), rtol=1e-12)
+
+
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+@pytest.mark.parametrize("ls", [0.0, 0.1])
+@pytest.mark.parametrize("dense", [False, True])
+def test_fused_softmax_ce_to_third_order_equals_its_composite(reduction, ls, dense):
+    from tinygrad_bn.ops.softmax_ce import softmax_cross_entropy_composite
+    rng = np.random.default_rng(3)
+    z = rng.standard_normal((6, 5))
+    labels = rng.dirichlet(np.ones(5), 6) * 1.3 if dense else rng.integers(0, 5, 6)
+    v = rng.standard_normal((6, 5))
+    weights = np.arange(1.0, 7.0)
+
+    def derivatives(loss_fn):
+        x = tg.Var(z)
+        with tg.GradientTape() as t3:
+            with tg.GradientTape() as t2:
+                with tg.GradientTape() as t1:
+                    loss = loss_fn(x, labels, reduction=reduction, label_smoothing=ls)
+                    if reduction == "none":
+                        loss = (loss * weights).sum()
+                g = t1.gradient(loss, x)
+                hv = t2.gradient((g * v).sum(), x)
+            third = t3.gradient((hv * hv).sum(), x)
+        return g.numpy(), hv.numpy(), third.numpy()
+
+    for fused, ref in zip(derivatives(softmax_cross_entropy), derivatives(softmax_cross_entropy_composite)):
+        assert np.all(np.isfinite(ref))
+        np.testing.assert_allclose(fused, ref, rtol=1e-10, atol=1e-14)
+
+
+def test_fused_softmax_ce_backward_records_one_op_under_an_outer_tape():
+    # the fused loss's vjp on Tensors is one softmax_ce_grad op (not its composite re-run and
+    # differentiated), and the outer tape differentiates it to the closed form
+    rng = np.random.default_rng(1)
+    z = rng.standard_normal((4, 3))
+    labels = np.array([0, 2, 1, 2])
+    x = tg.Var(z)
+    with tg.GradientTape(persistent=True) as outer:
+        with tg.GradientTape() as inner:
+            loss = softmax_cross_entropy(x, labels)
+        before = len(outer)
+        g = inner.gradient(loss, x)
+        assert len(outer) - before == 1
+        u = rng.standard_normal((4, 3))
+        gu = (g * u).sum()
+    p = np.exp(z) / np.exp(z).sum(1, keepdims=True)
+    np.testing.assert_allclose(g.numpy(), (p - np.eye(3)[labels]) / 4, rtol=1e-12)
+    hv = outer.gradient(gu, x).numpy()
+    # the Hessian of the mean CE is block-diagonal: (diag(p_i) - p_i p_i^T) / N per row
+    want = np.stack([(np.diag(pi) - np.outer(pi, pi)) @ ui for pi, ui in zip(p, u)]) / 4
+    np.testing.assert_allclose(hv, want, rtol=1e-12, atol=1e-15)

@@ -114,6 +114,8 @@ cdef class Op:
     ``backward``'s contract and replaces it on Tensors only: the same vjp
     written with fewer recorded ops (e.g. one ``tanh_grad`` op instead of three
     elementwise ones), so the plain ``backward`` on arrays pays for no check.
+    It takes precedence over ``composite`` (``softmax_ce`` records one
+    ``softmax_ce_grad`` op rather than its composite differentiated again).
     """
     cdef readonly str name
     cdef readonly object forward
@@ -1039,7 +1041,7 @@ cdef object _differentiable_backward(Record rec, object g, list needs):
     global _strict
     cdef Op op = rec.op
     cdef Tensor gt = <Tensor>g if isinstance(g, Tensor) else _wrap(g)
-    if op.composite is not None:
+    if op.composite is not None and op.tensor_backward is None:
         return _composite_backward(rec, gt, needs)
     cdef dict known = {}
     for i in range(len(rec.inputs)):

@@ -26,7 +26,9 @@ Optionally the class also defines ``tensor_backward`` (``backward``'s contract),
 used instead of ``backward`` only when the engine runs the vjp on Tensors:
 the same formula with fewer recorded ops (``tanh`` calls the one op
 ``tanh_grad`` there, not three elementwise ones).  The array ``backward``
-then stays free of checks for Tensors.
+then stays free of checks for Tensors.  It takes precedence over
+``composite``: the fused ``softmax_ce`` keeps its composite as the readable
+reference and records one ``softmax_ce_grad`` op as its differentiable vjp.
 """
 import inspect
 

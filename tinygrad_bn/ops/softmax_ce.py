@@ -30,10 +30,10 @@ import numpy as np
 
 from .._engine import Tensor
 from ..config import fused as _fused_selected
-from .elementwise import add, multiply, negative
-from .reductions import log_softmax, mean as _mean, sum as _sum
+from .elementwise import add, multiply, negative, subtract
+from .reductions import log_softmax, mean as _mean, softmax, sum as _sum
 from .registry import data_of as _data, fmt_shape as _fmt, op
-from .shape import getitem
+from .shape import getitem, reshape
 
 try:
     from .._kernels import softmax_ce as _ce
@@ -41,7 +41,7 @@ except ImportError:             # pragma: no cover - kernels not built: composit
     _ce = None
 
 __all__ = ["softmax_cross_entropy", "softmax_cross_entropy_composite", "softmax_cross_entropy_fused",
-           "softmax_ce"]
+           "softmax_ce", "softmax_ce_grad"]
 
 _F32 = np.dtype(np.float32)
 _F64 = np.dtype(np.float64)
@@ -157,6 +157,45 @@ def _sparse_labels(y, c):
     return y.astype(np.int64)
 
 
+def _kernel(x, y, ls, scale, need_loss=True):
+    """One read of the logits by the fused kernel: ``(grad, per-row losses, their sum)`` with
+    ``grad = (softmax * sum(t) - t) * scale`` (t the smoothed target)."""
+    n, c = x.shape
+    ydt = y.dtype
+    grad = np.empty((n, c), x.dtype)
+    loss = np.empty(n)
+    if ydt in _LABEL_INTS:
+        total = _ce.ce_forward_sparse(x, y, ls, scale, grad, loss)
+    elif ydt.kind in "iu":
+        total = _ce.ce_forward_sparse(x, _sparse_labels(y, c), ls, scale, grad, loss)
+    elif ydt.kind == "f":
+        if y.shape != x.shape:
+            raise ValueError(f"softmax_ce: dense labels must have the logits' shape {x.shape}, got {y.shape}")
+        if ydt != x.dtype:
+            y = y.astype(x.dtype)
+        total = _ce.ce_forward_dense(x, y, ls, scale, grad, loss)
+    else:
+        raise TypeError(f"softmax_ce: labels must be integer class ids or float probabilities, "
+                        f"got dtype {ydt}")
+    return grad, loss, total
+
+
+def _check_logits(x, reduction, label_smoothing):
+    """The op's own checks (the public functions validated already); returns (x, scale, ls)."""
+    dtype = x.dtype
+    if dtype not in _FLOATS:
+        raise TypeError(f"softmax_ce: logits must be float32 or float64, got dtype {dtype}")
+    if x.ndim != 2:
+        raise ValueError(f"softmax_ce: logits must have shape (N, C), got shape {x.shape}")
+    if reduction not in _REDUCTIONS:
+        raise ValueError(f"softmax_ce: reduction must be one of {_REDUCTIONS}, got {reduction!r}")
+    ls = float(label_smoothing)
+    if not 0.0 <= ls <= 1.0:
+        raise ValueError(f"softmax_ce: label_smoothing must be in [0, 1], got {label_smoothing!r}")
+    n = x.shape[0]
+    return (1.0 / n if (reduction == "mean" and n > 0) else 1.0), ls
+
+
 @op(composite=_softmax_ce_composite)
 class softmax_ce:
     """Softmax cross-entropy from logits (N, C) and integer (N,) or dense (N, C) labels.
@@ -165,51 +204,37 @@ class softmax_ce:
     residual (one read of the logits, one write of the gradient); the backward only
     scales it by the incoming gradient (and returns it as is when that is 1).  Dense
     labels that need a gradient get ``-(1 - ls) * log_softmax(logits) * scale``.
+
+    Higher order: the backward on Tensors is one recorded op, :class:`softmax_ce_grad`
+    (whose own derivatives come from its composite), instead of the composite loss
+    differentiated again; dense labels that a tape watches take the primitives.
     """
     def forward(logits, labels, reduction="mean", label_smoothing=0.0):
+        if isinstance(logits, Tensor) or isinstance(labels, Tensor):
+            # run again on Tensors by the engine for a higher-order gradient: only the
+            # residuals matter, and tensor_backward records the gradient as ops of them
+            scale, ls = _check_logits(_data(logits), reduction, label_smoothing)
+            dense = _data(labels).dtype.kind == "f"
+            return None, (None, reduction, logits, labels, dense, ls, scale)
         # Kept lean: at (512, 10) the kernel takes a few microseconds, so every NumPy helper
         # call here shows.  The kernel validates shapes and label values and copies
         # non-contiguous inputs itself.
         x = logits if type(logits) is _ndarray else np.asarray(logits)
-        dtype = x.dtype
-        if dtype not in _FLOATS:
-            raise TypeError(f"softmax_ce: logits must be float32 or float64, got dtype {dtype}")
-        if x.ndim != 2:
-            raise ValueError(f"softmax_ce: logits must have shape (N, C), got shape {x.shape}")
-        if reduction not in _REDUCTIONS:
-            raise ValueError(f"softmax_ce: reduction must be one of {_REDUCTIONS}, got {reduction!r}")
-        n, c = x.shape
-        ls = float(label_smoothing)
-        if not 0.0 <= ls <= 1.0:
-            raise ValueError(f"softmax_ce: label_smoothing must be in [0, 1], got {label_smoothing!r}")
-        scale = 1.0 / n if (reduction == "mean" and n > 0) else 1.0
+        scale, ls = _check_logits(x, reduction, label_smoothing)
         y = labels if type(labels) is _ndarray else np.asarray(labels)
-        ydt = y.dtype
-        grad = np.empty((n, c), dtype)
-        loss = np.empty(n)
-        if ydt in _LABEL_INTS:
-            total = _ce.ce_forward_sparse(x, y, ls, scale, grad, loss)
-        elif ydt.kind in "iu":
-            total = _ce.ce_forward_sparse(x, _sparse_labels(y, c), ls, scale, grad, loss)
-        elif ydt.kind == "f":
-            if y.shape != x.shape:
-                raise ValueError(f"softmax_ce: dense labels must have the logits' shape {x.shape}, got {y.shape}")
-            if ydt != dtype:
-                y = y.astype(dtype)
-            total = _ce.ce_forward_dense(x, y, ls, scale, grad, loss)
-        else:
-            raise TypeError(f"softmax_ce: labels must be integer class ids or float probabilities, "
-                            f"got dtype {ydt}")
+        grad, loss, total = _kernel(x, y, ls, scale)
+        dtype = x.dtype
+        n = x.shape[0]
         if reduction == "mean":
             out = dtype.type(total / n) if n else dtype.type(np.nan)
         elif reduction == "sum":
             out = dtype.type(total)
         else:
             out = loss.astype(dtype)
-        return out, (grad, reduction, x, ydt.kind == "f", ls, scale)
+        return out, (grad, reduction, x, y, y.dtype.kind == "f", ls, scale)
 
     def backward(res, g, needs):
-        grad, reduction, x, dense, ls, scale = res
+        grad, reduction, x, _, dense, ls, scale = res
         if reduction == "none":
             gcol = np.asarray(g, dtype=grad.dtype).reshape(-1, 1)
             gx = grad * gcol
@@ -230,6 +255,106 @@ class softmax_ce:
             else:
                 gy = logp * x.dtype.type(w * float(g))
         return (gx if needs[0] else None, gy)
+
+    def tensor_backward(res, g, needs):
+        _, reduction, x, y, dense, ls, scale = res
+        if not (dense and isinstance(y, Tensor)):    # constant labels: one op
+            return (softmax_ce_grad(x, g, _data(y), reduction, ls) if needs[0] else None, None)
+        # dense labels a tape watches: the same two gradients, written with primitives
+        dt = _data(x).dtype
+        gcol = reshape(g, (-1, 1)) if reduction == "none" else g
+        logp = log_softmax(x, axis=-1)
+        gx = gy = None
+        if needs[0]:
+            t = add(multiply(y, dt.type(1 - ls)), dt.type(ls / _data(x).shape[1])) if ls else y
+            total = _sum(t, axis=-1, keepdims=True)
+            gx = multiply(subtract(multiply(softmax(x, axis=-1), total), t), multiply(gcol, dt.type(scale)))
+        if needs[1]:
+            gy = multiply(logp, multiply(gcol, dt.type(-(1.0 - ls) * scale)))
+        return gx, gy
+
+
+def _target(labels, n, c, dt, ls):
+    """The smoothed target as an array (N, C) and its row sums (N, 1) (None: all 1)."""
+    yd = _data(labels)
+    if yd.dtype.kind in "iu":
+        t = np.zeros((n, c), dt)
+        t[np.arange(n), yd] = 1
+        if ls:
+            t = t * dt.type(1 - ls) + dt.type(ls / c)
+        return t, None
+    t = yd.astype(dt, copy=False)
+    if ls:
+        t = t * dt.type(1 - ls) + dt.type(ls / c)
+    return t, np.sum(t, axis=-1, keepdims=True)
+
+
+def _softmax_ce_grad_composite(logits, g, labels, reduction="mean", label_smoothing=0.0):
+    """:class:`softmax_ce_grad` from primitives: ``(softmax(logits) * T - t) * scale * g``."""
+    ld = _data(logits)
+    n, c = ld.shape
+    dt = ld.dtype
+    scale = 1.0 / n if (reduction == "mean" and n > 0) else 1.0
+    t, total = _target(labels, n, c, dt, float(label_smoothing))
+    p = softmax(logits, axis=-1)
+    unit = subtract(p if total is None else multiply(p, total), t)
+    gcol = reshape(g, (-1, 1)) if reduction == "none" else g
+    return multiply(unit, multiply(gcol, dt.type(scale)))
+
+
+@op(composite=_softmax_ce_grad_composite, nin=2)
+class softmax_ce_grad:
+    """``d softmax_ce(logits, labels) / d logits`` times its incoming gradient ``g`` (a scalar,
+    or (N,) for ``reduction='none'``): ``(softmax(logits) * T - t) * scale * g``, with t the
+    smoothed target and T its row sums (1 for integer labels).  The labels are constants.
+
+    It is what :class:`softmax_ce` records as its backward under an outer tape (TF's
+    ``SoftmaxCrossEntropyWithLogits`` gradient), so a Hessian-vector product through the loss
+    costs one fused kernel forward and a closed-form vjp:
+    ``d/dlogits = scale * g * T * (softmax * G - softmax * sum(softmax * G))`` and
+    ``d/dg = sum(G * (softmax * T - t)) * scale``.
+    """
+    def forward(logits, g, labels, reduction="mean", label_smoothing=0.0):
+        x = logits if type(logits) is _ndarray else np.asarray(logits)
+        scale, ls = _check_logits(x, reduction, label_smoothing)
+        y = labels if type(labels) is _ndarray else np.asarray(labels)
+        unit, _, _ = _kernel(x, y, ls, scale)
+        gd = np.asarray(g)
+        if reduction == "none":
+            if gd.shape != (x.shape[0],):
+                raise ValueError(f"softmax_ce_grad: g must have shape ({x.shape[0]},) for reduction='none', "
+                                 f"got shape {gd.shape}")
+            out = unit * gd.astype(x.dtype, copy=False).reshape(-1, 1)
+        elif gd.shape != ():
+            raise ValueError(f"softmax_ce_grad: g must be a scalar for reduction={reduction!r}, "
+                             f"got shape {gd.shape}")
+        else:
+            out = unit if gd == 1 else unit * x.dtype.type(gd)
+        return out, (x, gd, y, unit, reduction, ls)
+
+    def backward(res, gg, needs):
+        x, gd, y, unit, reduction, ls = res
+        dt = x.dtype
+        gcol = gd.astype(dt, copy=False).reshape(-1, 1) if reduction == "none" else dt.type(gd)
+        gx = gg_in = None
+        if needs[0]:
+            z = x - np.max(x, axis=-1, keepdims=True)
+            p = np.exp(z)
+            p /= np.sum(p, axis=-1, keepdims=True)
+            pg = p * gg
+            pg -= p * np.sum(pg, axis=-1, keepdims=True)
+            n, c = x.shape
+            scale = 1.0 / n if (reduction == "mean" and n > 0) else 1.0
+            w = gcol * dt.type(scale)
+            if y.dtype.kind == "f":                 # T: the smoothed target's row sums
+                t = y.astype(dt, copy=False)
+                total = np.sum(t, axis=-1, keepdims=True) * dt.type(1 - ls) + dt.type(ls)
+                w = w * total
+            gx = pg * w
+        if needs[1]:
+            prod = np.sum(gg * unit, axis=-1)
+            gg_in = prod if reduction == "none" else dt.type(np.sum(prod))
+        return gx, gg_in
 
 
 # ---------------------------------------------------------------------------
