@@ -16,10 +16,15 @@
 #
 # Threads: a kernel runs on the calling thread below a work threshold (per kernel,
 # measured: docs/kernels.md), else on min(threads, blocks) OpenMP threads, where threads
-# is tinygrad_bn.config(num_threads=...) or, by default, omp_get_max_threads().
+# is tinygrad_bn.config(num_threads=...) or, by default, omp_get_max_threads() -- except
+# while NumPy's BLAS is still spinning after a matmul (BLAS_SPIN_NS after the last one
+# the ops made): then the default is the calling thread alone, since OpenBLAS's idle
+# workers busy-wait on the other cores for ~0.13 s after every threaded GEMM, and a
+# second kernel thread would only fight them for a core (docs/kernels.md, "Threads").
 
 cimport numpy as cnp
 cimport openmp
+from posix.time cimport CLOCK_MONOTONIC, clock_gettime, timespec
 import numpy as np
 
 cnp.import_array()
@@ -171,14 +176,50 @@ cdef int _disjoint(str kernel, str name, cnp.ndarray a, str other, cnp.ndarray b
     return 0
 
 
+# CLOCK_MONOTONIC time (ns) of the last matmul the ops handed to NumPy, in an int64 array
+# shared by the kernel modules (tinygrad_bn._kernels.BLAS_CLOCK; time.monotonic_ns()
+# reads the same clock); NULL until _set_blas_clock.
+cdef const long long* _blas_clock = NULL
+cdef object _blas_clock_owner = None
+DEF BLAS_SPIN_NS = 150000000    # OpenBLAS's workers spin ~130 ms after a GEMM (measured)
+
+
+cdef inline bint _blas_spinning() noexcept nogil:
+    cdef timespec ts
+    if _blas_clock == NULL:
+        return False
+    clock_gettime(CLOCK_MONOTONIC, &ts)
+    return <long long>ts.tv_sec * 1000000000 + ts.tv_nsec - _blas_clock[0] < BLAS_SPIN_NS
+
+
 cdef inline int _threads_for(Py_ssize_t work, Py_ssize_t par_work, Py_ssize_t parts) noexcept nogil:
     """Threads for a kernel call doing ``work`` elements in ``parts`` independent blocks."""
     if work < par_work or parts < 2:
         return 1
-    cdef int t = tgbn_num_threads if tgbn_num_threads > 0 else openmp.omp_get_max_threads()
+    cdef int t
+    if tgbn_num_threads > 0:
+        t = tgbn_num_threads                # the user's choice, whatever BLAS does
+    else:
+        t = openmp.omp_get_max_threads()
+        if t > 1 and _blas_spinning():
+            return 1
     if t > parts:
         t = <int>parts
     return t if t > 1 else 1
+
+
+def _set_blas_clock(cnp.ndarray[cnp.int64_t, ndim=1, mode="c"] clock not None):
+    """Read the time of the ops' last matmul from ``clock[0]`` (see ``_threads_for``)."""
+    global _blas_clock, _blas_clock_owner
+    if clock.shape[0] < 1:
+        raise ValueError("_set_blas_clock: clock must hold one int64")
+    _blas_clock_owner = clock
+    _blas_clock = <const long long*>clock.data
+
+
+def _threads_for_work(Py_ssize_t work, Py_ssize_t par_work, Py_ssize_t parts):
+    """The thread count a kernel call of this size would use now (for tests)."""
+    return _threads_for(work, par_work, parts)
 
 
 def _set_num_threads(int n):

@@ -11,6 +11,7 @@ import os
 import subprocess
 import sys
 import textwrap
+import time
 
 import numpy as np
 import pytest
@@ -162,3 +163,37 @@ def test_results_do_not_depend_on_threads(threads):
             outs.append((bn[0], bn[1], g, tot, p))
     for a, b in zip(*outs):
         np.testing.assert_array_equal(a, b)
+
+
+def test_kernels_run_on_one_thread_while_blas_spins_after_a_matmul():
+    # OpenBLAS's idle workers busy-wait ~0.13 s after a threaded GEMM: a kernel call in that
+    # window runs on the calling thread alone (by default), and on the default threads after
+    from tinygrad_bn._kernels import BLAS_CLOCK, batchnorm, optim, softmax_ce
+    big = (4_000_000, 1_000_000, 64)             # work, threshold, blocks: a parallel call
+    mods = (batchnorm, optim, softmax_ce)
+    BLAS_CLOCK[0] = 0                            # no matmul for ages
+    idle = [m._threads_for_work(*big) for m in mods]
+    assert idle == [min(m.max_threads(), 64) for m in mods]
+    a = tg.Var(np.ones((3, 3), np.float32))
+    with tg.GradientTape() as tape:
+        y = (a @ a).sum()                        # the matmul op notes the time
+    assert [m._threads_for_work(*big) for m in mods] == [1, 1, 1]
+    BLAS_CLOCK[0] = 0
+    tape.gradient(y, a)                          # so does its backward
+    assert [m._threads_for_work(*big) for m in mods] == [1, 1, 1]
+    with tg.config(num_threads=2):               # an explicit choice is used as given
+        assert [m._threads_for_work(*big) for m in mods] == [2, 2, 2]
+    BLAS_CLOCK[0] = time.monotonic_ns() - 200_000_000      # 0.2 s ago: BLAS sleeps again
+    assert [m._threads_for_work(*big) for m in mods] == idle
+    assert [m._threads_for_work(1000, 1_000_000, 64) for m in mods] == [1, 1, 1]   # small: always 1
+
+
+def test_a_dense_layer_notes_its_matmuls_too():
+    from tinygrad_bn._kernels import BLAS_CLOCK
+    from tinygrad_bn.keras import Dense
+    layer = Dense(4)
+    layer.build((None, 3))
+    BLAS_CLOCK[0] = 0
+    t0 = time.monotonic_ns()
+    layer(np.ones((2, 3), np.float32))
+    assert BLAS_CLOCK[0] >= t0

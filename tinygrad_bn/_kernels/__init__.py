@@ -21,12 +21,20 @@ for milliseconds after every parallel region, which starves the next matmul.  So
   set) the kernels then run single-threaded by default, so they never leave spinning
   threads behind; ``tinygrad_bn.config(num_threads=N)`` overrides.
 * Small calls always stay on the calling thread (per-kernel work thresholds).
+* **While NumPy's BLAS is still spinning** -- OpenBLAS's idle workers busy-wait on the
+  other cores for ~0.13 s after every threaded matmul, so during training always --
+  the default is the calling thread alone: a second kernel thread would only fight a
+  spinning BLAS worker for its core.  The ops note the time of each matmul they hand to
+  NumPy in ``BLAS_CLOCK``; a kernel call more than 0.15 s after it uses the default
+  threads again.  An explicit ``tinygrad_bn.config(num_threads=N)`` is used as given.
 
 ``policy()`` says which case applies.  BLAS's own threads are set with threadpoolctl
 (``threadpool_limits(1, "blas")``) or ``OPENBLAS_NUM_THREADS`` before NumPy is imported.
 """
 import operator
 import os
+
+import numpy as np
 
 _POLICY = {}
 
@@ -62,6 +70,14 @@ def _load():
 
 
 _MODULES = _load()
+
+#: CLOCK_MONOTONIC ns of the last matmul the ops handed to NumPy's BLAS (``time.monotonic_ns()``),
+#: read by every kernel module: while BLAS's idle workers still spin after it, the kernels'
+#: default is one thread (see the module docstring).  Written by ``tinygrad_bn.ops``.
+BLAS_CLOCK = np.zeros(1, np.int64)
+for _mod in _MODULES:
+    _mod._set_blas_clock(BLAS_CLOCK)
+del _mod
 
 
 def policy():
