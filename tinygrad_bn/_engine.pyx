@@ -592,19 +592,21 @@ cdef object _DERIVED = object()      # marker: a residual computed inside forwar
 
 # The caching allocator (tinygrad_bn.memory): a tape's `with` block and gradient() run in its
 # scope once the process has differentiated arrays of 128 KiB or more (until then, tapes of
-# small tensors -- the course's scalar loops -- pay nothing for it).  Checked on every 64th
-# gradient() call while off.
+# small tensors -- the course's scalar loops -- pay nothing for it).  Checked on every 61st
+# gradient() call while off (a prime: a loop making an even number of gradient() calls per
+# step -- an HVP's inner and outer tapes -- would otherwise only ever show the same tape),
+# on the tape's outputs and on the sources (whose gradients have their size).
 cdef object _alloc = None
 cdef bint _alloc_on = False
 cdef bint _alloc_looked = False
 cdef unsigned long _grad_calls = 0
 
 
-cdef void _maybe_turn_alloc_on(list records) except *:
+cdef void _maybe_turn_alloc_on(list records, list sources) except *:
     global _alloc, _alloc_on, _alloc_looked, _grad_calls
     cdef Record rec
     _grad_calls += 1
-    if (_grad_calls & 63) != 1:
+    if _grad_calls % 61 != 1:
         return
     if not _alloc_looked:
         _alloc_looked = True
@@ -614,6 +616,10 @@ cdef void _maybe_turn_alloc_on(list records) except *:
         return
     for rec in records:
         if (<Tensor>rec.out).data.nbytes >= 131072:
+            _alloc_on = True
+            return
+    for x in sources:
+        if isinstance(x, Tensor) and (<Tensor>x).data.nbytes >= 131072:
             _alloc_on = True
             return
 
@@ -783,7 +789,7 @@ cdef class GradientTape:
             og_list = None
         self._check_sources("gradient", src_list)
         if not _alloc_on:
-            _maybe_turn_alloc_on(self._records)
+            _maybe_turn_alloc_on(self._records, src_list)
         prev_alloc = _alloc.activate() if _alloc_on else None
         try:
             results = self._grad_list(tgt_list, og_list, src_list, unconnected_gradients)
