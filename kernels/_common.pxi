@@ -217,6 +217,15 @@ def _set_blas_clock(cnp.ndarray[cnp.int64_t, ndim=1, mode="c"] clock not None):
     _blas_clock = <const long long*>clock.data
 
 
+def _note_blas():
+    """Record now (CLOCK_MONOTONIC) as the time of the last matmul: the ops call it before each
+    matmul they hand to NumPy (through ``tinygrad_bn._kernels.note_blas``)."""
+    cdef timespec ts
+    if _blas_clock != NULL:
+        clock_gettime(CLOCK_MONOTONIC, &ts)
+        (<long long*>_blas_clock)[0] = <long long>ts.tv_sec * 1000000000 + ts.tv_nsec
+
+
 def _threads_for_work(Py_ssize_t work, Py_ssize_t par_work, Py_ssize_t parts):
     """The thread count a kernel call of this size would use now (for tests)."""
     return _threads_for(work, par_work, parts)

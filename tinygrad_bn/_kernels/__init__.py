@@ -25,7 +25,7 @@ for milliseconds after every parallel region, which starves the next matmul.  So
   other cores for ~0.13 s after every threaded matmul, so during training always --
   the default is the calling thread alone: a second kernel thread would only fight a
   spinning BLAS worker for its core.  The ops note the time of each matmul they hand to
-  NumPy in ``BLAS_CLOCK``; a kernel call more than 0.15 s after it uses the default
+  NumPy in ``BLAS_CLOCK`` (``note_blas()``); a kernel call more than 0.15 s after it uses the default
   threads again.  An explicit ``tinygrad_bn.config(num_threads=N)`` is used as given.
 
 ``policy()`` says which case applies.  BLAS's own threads are set with threadpoolctl
@@ -78,6 +78,8 @@ BLAS_CLOCK = np.zeros(1, np.int64)
 for _mod in _MODULES:
     _mod._set_blas_clock(BLAS_CLOCK)
 del _mod
+#: ``note_blas()``: store now in ``BLAS_CLOCK`` (the kernels' own clock, CLOCK_MONOTONIC)
+note_blas = _MODULES[0]._note_blas
 
 
 def policy():

@@ -1,17 +1,15 @@
 """Matrix product with all of NumPy's ``matmul`` cases (vector, matrix, batched), and ``dot``."""
-import time
-
 import numpy as np
 
 from .registry import op, unbroadcast
 
 try:
-    # the time of the last matmul handed to NumPy's BLAS: the kernels run single-threaded
+    # notes the time of each matmul handed to NumPy's BLAS: the kernels run single-threaded
     # while BLAS's workers still spin after it (tinygrad_bn._kernels, "thread policy")
-    from .._kernels import BLAS_CLOCK
+    from .._kernels import note_blas
 except ImportError:                 # pragma: no cover - kernels not built: nobody reads it
-    BLAS_CLOCK = np.zeros(1, np.int64)
-now_ns = time.monotonic_ns
+    def note_blas():
+        pass
 
 __all__ = ["matmul", "dot"]
 
@@ -52,11 +50,11 @@ class matmul:
                 b = np.ascontiguousarray(b)
         except AttributeError:      # Tensors (forward run again for a higher order): np.matmul's op does it
             pass
-        BLAS_CLOCK[0] = now_ns()
+        note_blas()
         return np.matmul(a, b), (a, b)
 
     def backward(res, g, needs):
-        BLAS_CLOCK[0] = now_ns()
+        note_blas()
         try:
             a, b = res
         except ValueError:                       # (a, b, transpose_a, transpose_b)
@@ -128,7 +126,7 @@ def _forward_transposed(a, b, ta, tb):
             b = _t(y) if tb else y
     except AttributeError:          # Tensors (forward run again for a higher order)
         pass
-    BLAS_CLOCK[0] = now_ns()
+    note_blas()
     return np.matmul(x, y), (a, b, ta, tb)
 
 
