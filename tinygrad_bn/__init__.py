@@ -26,7 +26,7 @@ def __getattr__(name):
     # Heavier subpackages load on first use: tinygrad_bn.keras, .tune, .utils, .datasets ...
     import importlib
     if name in ("nn", "keras", "tune", "utils", "datasets", "data", "memory", "initializers", "losses", "callbacks",
-                "metrics", "demo"):
+                "metrics", "demo", "random"):
         return importlib.import_module(f".{name}", __name__)
     if name == "TensorSpec":
         return importlib.import_module(".data", __name__).TensorSpec

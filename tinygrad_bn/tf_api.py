@@ -7,6 +7,7 @@ engine implements: ``tf.one_hot(labels, depth)``, ``tf.reshape(x, shape)``,
 ``tf.linalg.matmul``, ``@tf.function``.  The NumPy-named ops (``sum``,
 ``mean``, ``concatenate`` ...) keep NumPy's signatures.
 """
+import builtins
 import functools
 
 import numpy as np
@@ -16,6 +17,8 @@ from .ops import elementwise as _E
 from .ops import linalg as _L
 from .ops import reductions as _R
 from .ops import shape as _S
+from . import linalg as _linalg
+from .linalg import norm
 
 __all__ = ["constant", "convert_to_tensor", "cast", "one_hot", "reduce_sum", "reduce_mean", "reduce_max",
            "reduce_min", "reduce_prod", "reduce_logsumexp", "reduce_variance", "reduce_std", "reduce_any",
@@ -23,7 +26,8 @@ __all__ = ["constant", "convert_to_tensor", "cast", "one_hot", "reduce_sum", "re
            "clip_by_value", "argmax", "argmin", "equal", "not_equal", "less", "less_equal", "greater",
            "greater_equal", "shape", "size", "rank", "identity", "function", "newaxis", "bool",
            "float16", "float32", "float64", "int8", "int16", "int32", "int64", "uint8", "is_tensor",
-           "linspace"]
+           "linspace", "norm", "clip_by_norm", "clip_by_global_norm", "gather", "tile", "print", "cond",
+           "while_loop"]
 
 float16, float32, float64 = np.float16, np.float32, np.float64
 int8, int16, int32, int64, uint8 = np.int8, np.int16, np.int32, np.int64, np.uint8
@@ -259,3 +263,205 @@ def function(func=None, input_signature=None, autograph=True, jit_compile=None, 
         run.python_function = fn
         return run
     return decorate if func is None else decorate(func)
+
+
+# -- norms and clipping ----------------------------------------------------------------------
+def clip_by_norm(t, clip_norm, axes=None, name=None):
+    """``tf.clip_by_norm``: ``t * clip_norm / max(l2norm(t), clip_norm)``, the L2 norm taken over
+    ``axes`` (all of them by default).  As in TF, a zero norm gives a finite gradient."""
+    if not isinstance(t, Tensor):
+        t = Tensor(t)
+    if t.dtype.kind != "f":
+        raise TypeError(f"clip_by_norm: t must be floating point, got dtype {t.dtype}")
+    if isinstance(axes, list):
+        axes = tuple(axes)
+    cn = _data(clip_norm)
+    if np.ndim(cn) != 0:
+        raise ValueError(f"clip_by_norm: clip_norm must be a scalar, got shape {np.shape(cn)}")
+    if not cn > 0:
+        raise ValueError(f"clip_by_norm: clip_norm must be > 0, got {cn!r}")
+    l2sum = _R.sum(_E.square(t), axis=axes, keepdims=True)
+    positive = l2sum.data > 0
+    l2norm = _E.where(positive, _E.sqrt(_E.where(positive, l2sum, 1)), l2sum)   # sqrt without inf at 0
+    return _E.divide(_E.multiply(t, clip_norm), _E.maximum(l2norm, clip_norm))
+
+
+def _tensor_list(t_list, fn):
+    if isinstance(t_list, (Tensor, np.ndarray, str)) or not isinstance(t_list, (list, tuple)) \
+            and not hasattr(t_list, "__iter__"):
+        raise TypeError(f"{fn}: t_list must be a sequence of tensors, got {type(t_list).__name__}")
+    return list(t_list)
+
+
+def clip_by_global_norm(t_list, clip_norm, use_norm=None, name=None):
+    """``tf.clip_by_global_norm``: every tensor times ``clip_norm / max(global_norm, clip_norm)``;
+    returns ``(list_clipped, global_norm)``.  ``None`` entries stay ``None``; a NaN or inf
+    global norm makes every clipped value NaN, as in TF."""
+    t_list = _tensor_list(t_list, "clip_by_global_norm")
+    cn = _data(clip_norm)
+    if np.ndim(cn) != 0:
+        raise ValueError(f"clip_by_global_norm: clip_norm must be a scalar, got shape {np.shape(cn)}")
+    if not cn > 0:
+        raise ValueError(f"clip_by_global_norm: clip_norm must be > 0, got {cn!r}")
+    if use_norm is None:
+        use_norm = _linalg.global_norm(t_list)
+    use_norm = use_norm if isinstance(use_norm, Tensor) else Tensor(use_norm)
+    scale = _E.divide(clip_norm, _E.maximum(use_norm, clip_norm))
+    if not np.isfinite(use_norm.data):
+        scale = _E.add(scale, _E.subtract(use_norm, use_norm))       # NaN, as in TF
+    out = []
+    for t in t_list:
+        if t is None:
+            out.append(None)
+            continue
+        dt = _data(t).dtype
+        s = _E.cast(scale, dt) if dt.kind == "f" and scale.dtype != dt else scale
+        out.append(_E.multiply(t, s))
+    return out, use_norm
+
+
+# -- gather and tile ----------------------------------------------------------------------------
+def gather(params, indices, validate_indices=None, axis=None, batch_dims=0, name=None):
+    """``tf.gather``: slices of ``params`` along ``axis`` (0 by default) at ``indices`` (any
+    shape); the result has shape ``params.shape[:axis] + indices.shape + params.shape[axis+1:]``.
+    Differentiable (repeated indices add up).  Indices must lie in ``[0, params.shape[axis])``,
+    as TF checks on CPU; only ``batch_dims=0`` is implemented."""
+    bd = np.asarray(_data(batch_dims))
+    if bd.ndim != 0 or bd.dtype.kind not in "iu" or int(bd) != 0:
+        raise NotImplementedError(f"gather: batch_dims={batch_dims!r} is not implemented (only batch_dims=0)")
+    if not isinstance(params, Tensor):
+        params = Tensor(params)
+    idx = np.asarray(_data(indices))
+    if idx.dtype.kind not in "iu":
+        raise TypeError(f"gather: indices must be integers (int32/int64), got dtype {idx.dtype}")
+    nd = len(params.shape)
+    ax = 0 if axis is None else _data(axis)
+    if np.ndim(ax) != 0 or np.asarray(ax).dtype.kind not in "iu":
+        raise TypeError(f"gather: axis must be an integer, got {axis!r}")
+    ax = int(ax)
+    if not -nd <= ax < nd:
+        raise ValueError(f"gather: axis {ax} is out of range for params of shape {tuple(params.shape)}")
+    ax %= nd
+    n = params.shape[ax]
+    if idx.size and (idx.min() < 0 or idx.max() >= n):
+        bad = idx[(idx < 0) | (idx >= n)].flat[0]
+        raise ValueError(f"gather: index {int(bad)} is outside [0, {n}) (axis {ax} of params of shape "
+                         f"{tuple(params.shape)})")
+    return _S.getitem(params, (slice(None),) * ax + (idx.astype(np.intp, copy=False),))
+
+
+def tile(input, multiples, name=None):  # noqa: A002 - TF's name
+    """``tf.tile``: ``input`` repeated ``multiples[i]`` times along axis ``i`` (one multiple per
+    axis); differentiable (broadcast_to + reshape, so the gradient sums the copies)."""
+    if not isinstance(input, Tensor):
+        input = Tensor(input)
+    m = np.asarray(_data(multiples))
+    if m.dtype.kind not in "iu" or m.ndim != 1:
+        raise TypeError(f"tile: multiples must be a 1-D sequence of integers, got {multiples!r}")
+    shp = tuple(input.shape)
+    if m.shape[0] != len(shp):
+        raise ValueError(f"tile: multiples must have one entry per axis of input: got {m.shape[0]} for "
+                         f"input of shape {shp}")
+    if (m < 0).any():
+        raise ValueError(f"tile: multiples must be >= 0, got {m.tolist()}")
+    m = [int(v) for v in m]
+    if all(v == 1 for v in m):
+        return identity(input)
+    inter = tuple(v for pair in zip([1] * len(shp), shp) for v in pair)
+    wide = tuple(v for pair in zip(m, shp) for v in pair)
+    out = _S.broadcast_to(_S.reshape(input, inter), wide)
+    return _S.reshape(out, tuple(a * b for a, b in zip(m, shp)))
+
+
+# -- printing and control flow (eager) --------------------------------------------------------
+def _format(x, summarize):
+    if isinstance(x, Tensor):
+        a = np.asarray(x.data)
+        fmt = {"int_kind": str, "float_kind": "{:g}".format}
+        if a.ndim == 0:
+            return fmt["float_kind"](a.item()) if a.dtype.kind == "f" else str(a.item())
+        edge = a.size if summarize is None or summarize < 0 else int(summarize)
+        return np.array2string(a, threshold=(a.size if summarize is None or summarize < 0 else 2 * edge),
+                               edgeitems=max(edge, 1), separator=" ", max_line_width=10 ** 9, formatter=fmt)
+    if isinstance(x, np.ndarray):
+        return _format(wrap(x), summarize)
+    if isinstance(x, list):
+        return "[" + ", ".join(_format(v, summarize) for v in x) + "]"
+    if isinstance(x, tuple):
+        inner = ", ".join(_format(v, summarize) for v in x)
+        return "(" + inner + ("," if len(x) == 1 else "") + ")"
+    if isinstance(x, dict):
+        return "{" + ", ".join(f"{k!r}: {_format(v, summarize)}" for k, v in x.items()) + "}"
+    return str(x)
+
+
+def print(*inputs, output_stream=None, summarize=3, sep=" ", end="\n", name=None):  # noqa: A001 - TF's name
+    """``tf.print``: Tensors print as their values (the first and last ``summarize`` elements of
+    each long axis; ``summarize=-1`` or None prints all), nested lists/tuples/dicts of them too.
+    ``output_stream`` is a file object (``sys.stderr`` by default, as TF), or the strings
+    ``'stderr'``/``'stdout'``/``'file://<path>'`` (appended to)."""
+    import sys
+    text = sep.join(_format(x, summarize) for x in inputs) + end
+    stream = sys.stderr if output_stream is None else output_stream
+    if isinstance(stream, str):
+        if stream in ("stderr", "stdout"):
+            stream = getattr(sys, stream)
+        elif stream.startswith("file://"):
+            with builtins.open(stream[len("file://"):], "a", encoding="utf-8") as f:
+                f.write(text)
+            return None
+        else:
+            raise ValueError(f"print: output_stream must be a file object, 'stderr', 'stdout' or "
+                             f"'file://<path>', got {stream!r}")
+    if not hasattr(stream, "write"):
+        raise TypeError(f"print: output_stream must have a write() method, got {type(stream).__name__}")
+    stream.write(text)
+    return None
+
+
+def _truth(pred, fn):
+    v = np.asarray(_data(pred))
+    if v.size != 1:
+        raise ValueError(f"{fn}: the condition must be a scalar, got shape {v.shape}")
+    return builtins.bool(v.reshape(()))
+
+
+def cond(pred, true_fn=None, false_fn=None, name=None):
+    """``tf.cond``, eagerly: calls ``true_fn()`` if ``pred`` (a bool or scalar tensor) holds,
+    else ``false_fn()``, and returns its result (gradients flow through the branch taken)."""
+    if not callable(true_fn):
+        raise TypeError(f"cond: true_fn must be callable, got {type(true_fn).__name__}")
+    if not callable(false_fn):
+        raise TypeError(f"cond: false_fn must be callable, got {type(false_fn).__name__}")
+    return true_fn() if _truth(pred, "cond") else false_fn()
+
+
+def while_loop(cond, body, loop_vars, shape_invariants=None, parallel_iterations=10, back_prop=True,
+               swap_memory=False, maximum_iterations=None, name=None):
+    """``tf.while_loop``, eagerly: ``while cond(*loop_vars): loop_vars = body(*loop_vars)``, at
+    most ``maximum_iterations`` times.  ``loop_vars`` is a tuple/list (or one tensor) and the
+    result has the same structure; gradients flow through the iterations run."""
+    if not callable(cond) or not callable(body):
+        raise TypeError("while_loop: cond and body must be callable, got "
+                        f"{type(cond).__name__} and {type(body).__name__}")
+    single = not isinstance(loop_vars, (list, tuple))
+    kind = list if isinstance(loop_vars, list) else tuple
+    vars_ = [loop_vars] if single else list(loop_vars)
+    if not vars_:
+        raise ValueError("while_loop: loop_vars must not be empty")
+    if maximum_iterations is not None:
+        maximum_iterations = int(_data(maximum_iterations))
+        if maximum_iterations < 0:
+            raise ValueError(f"while_loop: maximum_iterations must be >= 0, got {maximum_iterations}")
+    count = 0
+    while (maximum_iterations is None or count < maximum_iterations) and _truth(cond(*vars_), "while_loop"):
+        new = body(*vars_)
+        if len(vars_) == 1 and not isinstance(new, (list, tuple)):
+            new = [new]
+        if not isinstance(new, (list, tuple)) or len(new) != len(vars_):
+            got = len(new) if isinstance(new, (list, tuple)) else type(new).__name__
+            raise ValueError(f"while_loop: body must return {len(vars_)} loop variable(s) (the structure of "
+                             f"loop_vars), got {got}")
+        vars_ = list(new)
+        count += 1
+    return vars_[0] if single else kind(vars_)

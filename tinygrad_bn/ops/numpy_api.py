@@ -193,6 +193,42 @@ def _flip(m, axis=None):
     return S.getitem(m, tuple(index))
 
 
+def _linalg_norm(x, ord=None, axis=None, keepdims=False):
+    """np.linalg.norm on tensors, by NumPy's rules: ``ord`` None (the 2-norm of the flattened
+    input, or of each vector along an int ``axis``; Frobenius for a 2-tuple axis), 2, 1 and
+    ``np.inf`` for vectors, 'fro' (or None), 1 and ``np.inf`` for matrices.  Other ords (the
+    nuclear and spectral norms, p-norms ...) run on the arrays when no tape watches the input
+    and raise TypeError when one does."""
+    from .. import linalg as LA
+    nd = len(x.shape) if hasattr(x, "shape") else np.ndim(x)
+    if isinstance(axis, (int, np.integer)):
+        axis = (int(axis),)
+    elif axis is not None:
+        axis = tuple(axis)
+    if axis is None and ord is not None:
+        axis = tuple(range(nd)) if nd in (1, 2) else None       # NumPy: ord needs a 1-D or 2-D input
+    keepdims = bool(keepdims)
+    vector = axis is not None and len(axis) == 1
+    matrix = axis is not None and len(axis) == 2
+    if axis is None and ord is None:
+        out = LA.norm(x, "euclidean", None)
+        if keepdims:
+            out = S.reshape(out, (1,) * nd)
+        return out
+    if vector and (ord is None or (not isinstance(ord, str) and ord in (2, 1, np.inf))):
+        return LA.norm(x, "euclidean" if ord is None else ord, axis[0], keepdims)
+    if matrix and (ord is None or (isinstance(ord, str) and ord == "fro")
+                   or (not isinstance(ord, str) and ord in (1, np.inf))):
+        return LA.norm(x, "fro" if ord is None else ord, axis, keepdims)
+    try:
+        np.atleast_1d(x)          # the engine's check: raises TypeError when a tape watches x
+    except TypeError:
+        raise TypeError(f"np.linalg.norm on tensors: ord={ord!r} with axis={axis} is not differentiable "
+                        f"here (supported: None/2, 1, inf for vectors; None/'fro', 1, inf for matrices), "
+                        f"and a GradientTape is watching the input of shape {tuple(x.shape)}") from None
+    return Tensor(np.linalg.norm(x.data if isinstance(x, Tensor) else x, ord=ord, axis=axis, keepdims=keepdims))
+
+
 for _func, _impl in ((np.sum, _sum), (np.mean, _mean), (np.var, _spread(R.var, "var")), (np.std, _spread(R.std, "std")),
                      (np.max, _extreme(R.max_, "max")), (np.amax, _extreme(R.max_, "amax")),
                      (np.min, _extreme(R.min_, "min")), (np.amin, _extreme(R.min_, "amin")),
@@ -201,7 +237,7 @@ for _func, _impl in ((np.sum, _sum), (np.mean, _mean), (np.var, _spread(R.var, "
                      (np.clip, _clip), (np.squeeze, _squeeze), (np.expand_dims, _expand_dims),
                      (np.broadcast_to, _broadcast_to), (np.swapaxes, _swapaxes), (np.moveaxis, _moveaxis),
                      (np.dot, _dot), (np.ravel, _ravel), (np.take, _take), (np.split, _split),
-                     (np.flip, _flip)):
+                     (np.flip, _flip), (np.linalg.norm, _linalg_norm)):
     set_function(_func, _impl)
 
 # Functions whose result has no gradient (indexes, shapes, tests, constants of the same shape).
