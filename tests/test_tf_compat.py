@@ -201,3 +201,256 @@ def test_tf_function_gradients_flow_through():
     with tf.GradientTape() as tape:
         y = loss()
     assert float(tape.gradient(y, w)) == 6.0
+
+
+# -- norms, clipping, gather/tile, tf.random, print and control flow --------------------------
+import io  # noqa: E402
+import random as _pyrandom  # noqa: E402
+import sys  # noqa: E402
+
+import tinygrad_bn as tg  # noqa: E402
+
+_RNG = np.random.default_rng(7)
+_X = _RNG.normal(size=(3, 4))
+
+
+def test_norm_values():
+    v = tf.constant([3.0, -4.0])
+    assert float(tf.norm(v)) == pytest.approx(5.0) and float(tf.norm(v, ord=1)) == pytest.approx(7.0)
+    assert float(tf.norm(v, ord=np.inf)) == pytest.approx(4.0)
+    assert float(tf.norm(v, ord=3)) == pytest.approx((27 + 64) ** (1 / 3))
+    m = tf.constant([[1.0, -2.0], [3.0, 4.0]])
+    assert float(tf.norm(m)) == pytest.approx(30 ** 0.5)                       # all elements
+    assert float(tf.norm(m, ord="fro", axis=(0, 1))) == pytest.approx(30 ** 0.5)
+    assert float(tf.linalg.norm(m, ord=1, axis=[0, 1])) == pytest.approx(6.0)  # max column sum
+    assert float(tf.linalg.norm(m, ord=np.inf, axis=(0, 1))) == pytest.approx(7.0)  # max row sum
+    np.testing.assert_allclose(tf.norm(m, axis=1).numpy(), [5 ** 0.5, 5.0], rtol=1e-6)
+    np.testing.assert_allclose(tf.norm(m, ord=1, axis=0, keepdims=True).numpy(), [[4.0, 6.0]])
+    assert tf.norm(m, axis=(0, 1), keepdims=True).shape == (1, 1) and tf.norm(m).dtype == np.float32
+    x = tf.constant(_X)
+    for ord_, axis in (("euclidean", -1), (1, 0), (np.inf, 1), (1, (1, 0)), (np.inf, (-1, 0))):
+        ref = np.linalg.norm(_X, ord=None if ord_ == "euclidean" else ord_, axis=axis)
+        np.testing.assert_allclose(tf.norm(x, ord=ord_, axis=axis).numpy(), ref, rtol=1e-12)
+    assert tf.linalg.norm is tf.norm
+
+
+@pytest.mark.parametrize("kw", [{}, {"ord": 1}, {"ord": np.inf}, {"ord": 3}, {"axis": 1},
+                                {"ord": "fro", "axis": (0, 1)}, {"ord": 1, "axis": (0, 1)},
+                                {"ord": np.inf, "axis": (1, 0), "keepdims": True}])
+def test_norm_gradients_first_and_second_order(kw):
+    assert tg.gradcheck(lambda t: tf.norm(t, **kw), _X)
+    assert tg.gradgradcheck(lambda t: tf.norm(t, **kw), _X)
+
+
+def test_norm_bad_inputs():
+    m = tf.constant(_X)
+    with pytest.raises(ValueError, match="norm: 'ord'"):
+        tf.norm(m, ord="fro")                     # TF: 'fro' is a matrix norm only
+    with pytest.raises(ValueError, match="norm: 'ord'"):
+        tf.norm(m, ord=-1)
+    with pytest.raises(ValueError, match="norm: 'axis'"):
+        tf.norm(m, axis=(0, 0))
+    with pytest.raises(ValueError, match="norm: axis 2 is out of range"):
+        tf.norm(m, axis=2)
+    with pytest.raises(NotImplementedError, match="spectral"):
+        tf.norm(m, ord=2, axis=(0, 1))
+    with pytest.raises(TypeError, match="norm: tensor must be floating"):
+        tf.norm(tf.constant([1, 2]))
+
+
+def test_np_linalg_norm_on_tensors():
+    t = tf.constant(_X)
+    for kw in ({}, {"ord": "fro"}, {"ord": 1}, {"ord": np.inf}, {"axis": 1}, {"axis": 0, "ord": 1},
+               {"axis": -1, "ord": np.inf, "keepdims": True}, {"keepdims": True}, {"ord": "nuc"}):
+        out = np.linalg.norm(t, **kw)
+        assert isinstance(out, tf.Tensor)
+        np.testing.assert_allclose(out.numpy(), np.linalg.norm(_X, **kw), rtol=1e-12)
+    v = tf.Variable(np.array([3.0, 4.0, 12.0]))
+    with tf.GradientTape() as tape:
+        y = np.linalg.norm(v)
+    np.testing.assert_allclose(tape.gradient(y, v).numpy(), np.array([3.0, 4.0, 12.0]) / 13.0)
+    w = tf.Variable(np.array([[1.0, -2.0], [3.0, 4.0]]))
+    with tf.GradientTape() as tape:
+        y = np.linalg.norm(w, ord=1)                   # max column sum: column 1, |-2| + |4|
+    np.testing.assert_allclose(tape.gradient(y, w).numpy(), [[0.0, -1.0], [0.0, 1.0]])
+    with tf.GradientTape() as tape:
+        with pytest.raises(TypeError, match=r"np\.linalg\.norm.*ord=3"):
+            np.linalg.norm(v, ord=3)
+        with pytest.raises(TypeError, match=r"np\.linalg\.norm.*ord='nuc'"):
+            np.linalg.norm(w, ord="nuc")
+
+
+def test_clip_by_norm_and_global_norm():
+    t = tf.constant([3.0, 4.0])
+    np.testing.assert_allclose(tf.clip_by_norm(t, 1.0).numpy(), [0.6, 0.8], rtol=1e-6)
+    np.testing.assert_allclose(tf.clip_by_norm(t, 10.0).numpy(), [3.0, 4.0])       # not clipped
+    m = np.array([[3.0, 4.0], [0.3, 0.4]])
+    np.testing.assert_allclose(tf.clip_by_norm(tf.constant(m), 1.0, axes=[1]).numpy(),
+                               [[0.6, 0.8], [0.3, 0.4]], rtol=1e-6)
+    assert tf.clip_by_norm(tf.zeros([3]), 1.0).numpy().tolist() == [0.0, 0.0, 0.0]
+    a, b = _RNG.normal(size=(2, 3)), _RNG.normal(size=4)
+    g = np.sqrt((a ** 2).sum() + (b ** 2).sum())
+    assert float(tf.linalg.global_norm([tf.constant(a), None, tf.constant(b)])) == pytest.approx(g)
+    for clip in (0.5 * g, 2.0 * g):
+        clipped, norm_ = tf.clip_by_global_norm([tf.constant(a), None, tf.constant(b)], clip)
+        assert clipped[1] is None and float(norm_) == pytest.approx(g)
+        np.testing.assert_allclose(clipped[0].numpy(), a * clip / max(g, clip), rtol=1e-12)
+        np.testing.assert_allclose(clipped[2].numpy(), b * clip / max(g, clip), rtol=1e-12)
+    clipped, _ = tf.clip_by_global_norm([tf.constant(a)], 1.0, use_norm=4.0)
+    np.testing.assert_allclose(clipped[0].numpy(), a / 4.0)
+    clipped, _ = tf.clip_by_global_norm([tf.constant([1.0, np.inf])], 1.0)
+    assert np.isnan(clipped[0].numpy()).all()                                  # as in TF
+    assert not hasattr(tf, "global_norm")                                      # TF2: tf.linalg only
+    assert tg.gradcheck(lambda x: tf.clip_by_norm(x, 1.0), a)
+    assert tg.gradcheck(lambda x: tf.clip_by_norm(x, 1.0, axes=0), a)
+    assert tg.gradcheck(lambda x, y: tf.clip_by_global_norm([x, y], 1.0)[0][0], a, b)
+    assert tg.gradcheck(lambda x, y: tf.clip_by_global_norm([x, y], 100.0)[0][1], a, b)
+    assert tg.gradcheck(lambda x, y: tf.linalg.global_norm([x, y]), a, b)
+    with pytest.raises(TypeError, match="clip_by_global_norm: t_list must be a sequence"):
+        tf.clip_by_global_norm(tf.constant(a), 1.0)
+    with pytest.raises(ValueError, match="clip_by_norm: clip_norm must be > 0"):
+        tf.clip_by_norm(t, -1.0)
+
+
+def test_gather_and_tile():
+    p = np.arange(12.0).reshape(3, 4)
+    np.testing.assert_array_equal(tf.gather(tf.constant(p), [2, 0, 2]).numpy(), p[[2, 0, 2]])
+    np.testing.assert_array_equal(tf.gather(p, [[3, 1]], axis=1).numpy(), p[:, [[3, 1]]])
+    assert tf.gather(p, [[3, 1]], axis=-1).shape == (3, 1, 2) and tf.gather(p, 1).shape == (4,)
+    assert tg.gradcheck(lambda x: tf.gather(x, [2, 0, 2]), p)
+    assert tg.gradcheck(lambda x: tf.gather(x, np.array([[1, 1], [3, 0]]), axis=1), p)
+    with tf.GradientTape() as tape:
+        x = tf.Variable(p)
+        y = tf.reduce_sum(tf.gather(x, [1, 1, 2]))
+    np.testing.assert_array_equal(tape.gradient(y, x).numpy(), [[0] * 4, [2] * 4, [1] * 4])
+    with pytest.raises(NotImplementedError, match="gather: batch_dims=1"):
+        tf.gather(p, [[0]], batch_dims=1)
+    with pytest.raises(ValueError, match=r"gather: index 3 is outside \[0, 3\)"):
+        tf.gather(p, [0, 3])
+    with pytest.raises(ValueError, match=r"gather: index -1"):
+        tf.gather(p, [-1])
+    with pytest.raises(TypeError, match="gather: indices must be integers"):
+        tf.gather(p, [0.5])
+
+    t = np.array([[1.0, 2.0], [3.0, 4.0]])
+    np.testing.assert_array_equal(tf.tile(tf.constant(t), [2, 3]).numpy(),
+                                  [[1, 2, 1, 2, 1, 2], [3, 4, 3, 4, 3, 4]] * 2)
+    assert tf.tile(tf.constant([1, 2]), tf.constant([2])).numpy().tolist() == [1, 2, 1, 2]
+    assert tf.tile(t, [0, 1]).shape == (0, 2) and tf.tile(t, [1, 1]).numpy().tolist() == t.tolist()
+    assert tg.gradcheck(lambda x: tf.tile(x, [3, 2]), t)
+    assert tg.gradgradcheck(lambda x: tf.tile(x, [2, 1]) ** 2, t)
+    with tf.GradientTape() as tape:
+        x = tf.Variable(t)
+        y = tf.reduce_sum(tf.tile(x, [2, 3]))
+    np.testing.assert_array_equal(tape.gradient(y, x).numpy(), [[6, 6], [6, 6]])
+    with pytest.raises(ValueError, match=r"tile: multiples must have one entry per axis.*\(2, 2\)"):
+        tf.tile(t, [2])
+    with pytest.raises(ValueError, match="tile: multiples must be >= 0"):
+        tf.tile(t, [1, -1])
+
+
+def test_tf_random_shapes_dtypes_and_ranges():
+    assert tf.random.normal([2, 3]).shape == (2, 3) and tf.random.normal([2]).dtype == np.float32
+    assert tf.random.normal((4,), dtype=tf.float64).dtype == np.float64
+    big = tf.random.normal([20000], mean=2.0, stddev=3.0).numpy()
+    assert abs(big.mean() - 2.0) < 0.1 and abs(big.std() - 3.0) < 0.1
+    u = tf.random.uniform([5000]).numpy()
+    assert u.dtype == np.float32 and u.min() >= 0.0 and u.max() < 1.0 and abs(u.mean() - 0.5) < 0.03
+    u = tf.random.uniform([5000], minval=-2.0, maxval=-1.0, dtype=tf.float64).numpy()
+    assert u.dtype == np.float64 and u.min() >= -2.0 and u.max() < -1.0
+    i = tf.random.uniform([3000], minval=2, maxval=5, dtype=tf.int32).numpy()
+    assert i.dtype == np.int32 and set(i.tolist()) == {2, 3, 4}
+    tn = tf.random.truncated_normal([5000], mean=1.0, stddev=0.5).numpy()
+    assert tn.min() >= 0.0 and tn.max() <= 2.0 and tn.dtype == np.float32
+    s = tf.random.shuffle(tf.range(50)).numpy()
+    assert sorted(s.tolist()) == list(range(50)) and s.tolist() != list(range(50))
+    with pytest.raises(ValueError, match="uniform: must specify maxval for integer dtype"):
+        tf.random.uniform([2], dtype=tf.int32)
+    with pytest.raises(ValueError, match="normal: dtype must be a floating-point dtype"):
+        tf.random.normal([2], dtype=tf.int32)
+    with pytest.raises(TypeError, match="normal: shape must be a sequence of integers"):
+        tf.random.normal("ab")
+    with pytest.raises(ValueError, match="shuffle: value must have at least one axis"):
+        tf.random.shuffle(tf.constant(1.0))
+
+
+def test_tf_random_seeds():
+    py_state, np_state = _pyrandom.getstate(), np.random.get_state()
+    tf.random.set_seed(11)
+    a = [tf.random.normal([3]).numpy(), tf.random.uniform([3]).numpy(), tf.random.shuffle(tf.range(8)).numpy()]
+    s1, s2 = tf.random.normal([3], seed=5).numpy(), tf.random.normal([3], seed=5).numpy()
+    tf.random.set_seed(11)
+    b = [tf.random.normal([3]).numpy(), tf.random.uniform([3]).numpy(), tf.random.shuffle(tf.range(8)).numpy()]
+    t1, t2 = tf.random.normal([3], seed=5).numpy(), tf.random.normal([3], seed=5).numpy()
+    for x, y in zip(a + [s1, s2], b + [t1, t2]):
+        np.testing.assert_array_equal(x, y)
+    assert not np.array_equal(s1, s2)                 # an op seed's stream goes on, as in TF
+    tf.random.set_seed(12)
+    assert not np.array_equal(tf.random.normal([3], seed=5).numpy(), s1)   # the global seed counts
+    assert _pyrandom.getstate() == py_state
+    after = np.random.get_state()
+    assert after[0] == np_state[0] and np.array_equal(after[1], np_state[1]) and after[2:] == np_state[2:]
+    with pytest.raises(TypeError, match="seed must be an integer"):
+        tf.random.normal([2], seed=1.5)
+    tf.random.set_seed(None)
+
+
+def test_tf_print():
+    out = io.StringIO()
+    tf.print("tensors:", tf.range(10), {2: tf.range(10) * 2}, output_stream=out)
+    assert out.getvalue() == "tensors: [0 1 2 ... 7 8 9] {2: [0 2 4 ... 14 16 18]}\n"
+    out = io.StringIO()
+    tf.print(tf.range(2), tf.range(2) * 2, sep=",", end="|", output_stream=out)
+    tf.print(tf.constant([[1.5, 2.0], [3.0, 4.0]]), tf.constant(7), output_stream=out)
+    assert out.getvalue() == "[0 1],[0 2]|[[1.5 2]\n [3 4]] 7\n"
+    err = io.StringIO()
+    old, sys.stderr = sys.stderr, err
+    try:
+        tf.print(tf.range(5), summarize=-1)            # stderr by default, as in TF
+    finally:
+        sys.stderr = old
+    assert err.getvalue() == "[0 1 2 3 4]\n"
+    with pytest.raises(ValueError, match="print: output_stream"):
+        tf.print(1, output_stream="nowhere")
+
+
+def test_cond_and_while_loop():
+    assert tf.cond(tf.constant(True), lambda: 1, lambda: 2) == 1
+    assert tf.cond(tf.constant(2.0) < 1.0, true_fn=lambda: 1, false_fn=lambda: 2) == 2
+    with pytest.raises(TypeError, match="cond: false_fn must be callable"):
+        tf.cond(True, lambda: 1, 2)
+    with pytest.raises(ValueError, match="cond: the condition must be a scalar"):
+        tf.cond(tf.constant([True, False]), lambda: 1, lambda: 2)
+    i, s = tf.while_loop(lambda i, s: i < 5, lambda i, s: (i + 1, s + i), (tf.constant(0), tf.constant(0)))
+    assert int(i) == 5 and int(s) == 0 + 1 + 2 + 3 + 4
+    out = tf.while_loop(lambda i: i < 100, lambda i: i + 1, [tf.constant(0)], maximum_iterations=3)
+    assert isinstance(out, list) and int(out[0]) == 3
+    x = tf.Variable(1.5)
+    with tf.GradientTape() as tape:
+        _, y = tf.while_loop(lambda k, v: k < 3, lambda k, v: (k + 1, v * x), (0, tf.constant(1.0)))
+    assert float(y) == pytest.approx(1.5 ** 3) and float(tape.gradient(y, x)) == pytest.approx(3 * 1.5 ** 2)
+    with pytest.raises(ValueError, match=r"while_loop: body must return 2 loop variable\(s\)"):
+        tf.while_loop(lambda i, s: i < 5, lambda i, s: (i + 1,), (0, 0))
+
+
+def test_einsum_one_and_two_operands():
+    a, b = _RNG.normal(size=(2, 3, 4)), _RNG.normal(size=(2, 4, 5))
+    m, v = _RNG.normal(size=(3, 4)), _RNG.normal(size=4)
+    np.testing.assert_allclose(tf.einsum("ij,jk->ik", m, a[0]).numpy(), m @ a[0], rtol=1e-12)
+    np.testing.assert_allclose(tf.einsum("bij,bjk->bik", a, b).numpy(), a @ b, rtol=1e-12)
+    np.testing.assert_allclose(tf.einsum("bij,bjk->bki", a, b).numpy(), np.transpose(a @ b, (0, 2, 1)), rtol=1e-12)
+    np.testing.assert_allclose(tf.einsum("i,j->ij", v, v).numpy(), v[:, None] * v[None, :])
+    np.testing.assert_allclose(float(tf.einsum("i,i->", v, v)), (v * v).sum(), rtol=1e-12)
+    np.testing.assert_allclose(tf.einsum("ij,j->i", m, v).numpy(), m @ v, rtol=1e-12)
+    np.testing.assert_allclose(tf.einsum("ij->ji", m).numpy(), m.T)
+    np.testing.assert_allclose(tf.einsum("ij->j", m).numpy(), m.sum(0), rtol=1e-12)
+    np.testing.assert_allclose(tf.einsum("ij,jk", m, a[1]).numpy(), m @ a[1], rtol=1e-12)   # implicit output
+    np.testing.assert_allclose(tf.einsum("ij,jk->i", m, a[1]).numpy(), (m @ a[1]).sum(1), rtol=1e-12)
+    assert tg.gradcheck(lambda x, y: tf.einsum("bij,bjk->bki", x, y), a, b)
+    assert tg.gradcheck(lambda x, y: tf.einsum("ij,j->i", x, y), m, v)
+    with pytest.raises(NotImplementedError, match="einsum: repeated subscripts"):
+        tf.einsum("ii->i", np.eye(2))
+    with pytest.raises(ValueError, match="einsum: subscript 'j' has sizes 4 and 3"):
+        tf.einsum("ij,jk->ik", m, m)
+    with pytest.raises(ValueError, match="does not match subscripts"):
+        tf.einsum("ijk->i", m)

@@ -27,7 +27,7 @@ __all__ = ["constant", "convert_to_tensor", "cast", "one_hot", "reduce_sum", "re
            "greater_equal", "shape", "size", "rank", "identity", "function", "newaxis", "bool",
            "float16", "float32", "float64", "int8", "int16", "int32", "int64", "uint8", "is_tensor",
            "linspace", "norm", "clip_by_norm", "clip_by_global_norm", "gather", "tile", "print", "cond",
-           "while_loop"]
+           "while_loop", "einsum"]
 
 float16, float32, float64 = np.float16, np.float32, np.float64
 int8, int16, int32, int64, uint8 = np.int8, np.int16, np.int32, np.int64, np.uint8
@@ -308,7 +308,8 @@ def clip_by_global_norm(t_list, clip_norm, use_norm=None, name=None):
     use_norm = use_norm if isinstance(use_norm, Tensor) else Tensor(use_norm)
     scale = _E.divide(clip_norm, _E.maximum(use_norm, clip_norm))
     if not np.isfinite(use_norm.data):
-        scale = _E.add(scale, _E.subtract(use_norm, use_norm))       # NaN, as in TF
+        with np.errstate(invalid="ignore"):
+            scale = _E.add(scale, _E.subtract(use_norm, use_norm))   # NaN, as in TF
     out = []
     for t in t_list:
         if t is None:
@@ -465,3 +466,79 @@ def while_loop(cond, body, loop_vars, shape_invariants=None, parallel_iterations
         vars_ = list(new)
         count += 1
     return vars_[0] if single else kind(vars_)
+
+
+# -- einsum ---------------------------------------------------------------------------------------
+def _einsum_spec(equation, n):
+    eq = equation.replace(" ", "")
+    if "..." in eq:
+        raise NotImplementedError("einsum: ellipsis ('...') subscripts are not implemented")
+    lhs, arrow, out = eq.partition("->")
+    ins = lhs.split(",")
+    if len(ins) != n:
+        raise ValueError(f"einsum: equation {equation!r} has {len(ins)} operand(s), got {n} input(s)")
+    letters = set("".join(ins) + out)
+    if not all(c.isalpha() for c in letters):
+        raise ValueError(f"einsum: subscripts must be letters, got {equation!r}")
+    if not arrow:        # implicit output: the letters that appear once, in alphabetical order
+        joined = "".join(ins)
+        out = "".join(sorted(c for c in set(joined) if joined.count(c) == 1))
+    for s in ins + [out]:
+        if len(set(s)) != len(s):
+            raise NotImplementedError(f"einsum: repeated subscripts within one operand ({s!r} in {equation!r}: "
+                                      "traces and diagonals) are not implemented")
+    if set(out) - set("".join(ins)):
+        raise ValueError(f"einsum: output subscripts {out!r} do not all appear in the inputs of {equation!r}")
+    return ins, out
+
+
+def _sum_out(x, subs, keep):
+    """Sum away the letters of ``subs`` not in ``keep``."""
+    axes = tuple(i for i, c in enumerate(subs) if c not in keep)
+    if axes:
+        x = _R.sum(x, axis=axes)
+        subs = "".join(c for c in subs if c in keep)
+    return x, subs
+
+
+def einsum(equation, *inputs, **kwargs):
+    """``tf.einsum`` for one or two operands without repeated subscripts inside an operand
+    (no traces/diagonals, no ``...``): sums, transposes, outer, inner, matrix and batched
+    products.  Composed of sum, transpose, reshape and matmul, so it is differentiable."""
+    ins, out = _einsum_spec(equation, len(inputs))
+    xs = [x if isinstance(x, Tensor) else Tensor(x) for x in inputs]
+    for x, s in zip(xs, ins):
+        if len(x.shape) != len(s):
+            raise ValueError(f"einsum: operand of shape {tuple(x.shape)} does not match subscripts {s!r} "
+                             f"in {equation!r}")
+    if len(xs) == 1:
+        x, s = _sum_out(xs[0], ins[0], out)
+        return x if s == out else _S.transpose(x, tuple(s.index(c) for c in out))
+    if len(xs) != 2:
+        raise NotImplementedError(f"einsum: only one or two operands are implemented, got {len(xs)}")
+    (a, b), (sa, sb) = xs, ins
+    dims = {}
+    for x, subs in ((a, sa), (b, sb)):
+        for c, d in zip(subs, x.shape):
+            if dims.setdefault(c, d) != d:
+                raise ValueError(f"einsum: subscript {c!r} has sizes {dims[c]} and {d} in {equation!r}")
+    a, sa = _sum_out(a, sa, sb + out)          # letters only in one operand and not in the output
+    b, sb = _sum_out(b, sb, sa + out)
+    batch = [c for c in sa if c in sb and c in out]
+    contract = [c for c in sa if c in sb and c not in out]
+    left = [c for c in sa if c not in sb]
+    right = [c for c in sb if c not in sa]
+
+    def size(cs):
+        n = 1
+        for c in cs:
+            n *= dims[c]
+        return n
+
+    a3 = _S.reshape(_S.transpose(a, tuple(sa.index(c) for c in batch + left + contract)),
+                    (size(batch), size(left), size(contract)))
+    b3 = _S.reshape(_S.transpose(b, tuple(sb.index(c) for c in batch + contract + right)),
+                    (size(batch), size(contract), size(right)))
+    prod = _S.reshape(_L.matmul(a3, b3), tuple(dims[c] for c in batch + left + right))
+    order = "".join(batch + left + right)
+    return prod if order == out else _S.transpose(prod, tuple(order.index(c) for c in out))
