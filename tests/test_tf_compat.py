@@ -436,7 +436,7 @@ def test_cond_and_while_loop():
 def test_einsum_one_and_two_operands():
     a, b = _RNG.normal(size=(2, 3, 4)), _RNG.normal(size=(2, 4, 5))
     m, v = _RNG.normal(size=(3, 4)), _RNG.normal(size=4)
-    np.testing.assert_allclose(tf.einsum("ij,jk->ik", m, a[0]).numpy(), m @ a[0], rtol=1e-12)
+    np.testing.assert_allclose(tf.einsum("ij,jk->ik", m, b[0]).numpy(), m @ b[0], rtol=1e-12)
     np.testing.assert_allclose(tf.einsum("bij,bjk->bik", a, b).numpy(), a @ b, rtol=1e-12)
     np.testing.assert_allclose(tf.einsum("bij,bjk->bki", a, b).numpy(), np.transpose(a @ b, (0, 2, 1)), rtol=1e-12)
     np.testing.assert_allclose(tf.einsum("i,j->ij", v, v).numpy(), v[:, None] * v[None, :])
@@ -444,8 +444,8 @@ def test_einsum_one_and_two_operands():
     np.testing.assert_allclose(tf.einsum("ij,j->i", m, v).numpy(), m @ v, rtol=1e-12)
     np.testing.assert_allclose(tf.einsum("ij->ji", m).numpy(), m.T)
     np.testing.assert_allclose(tf.einsum("ij->j", m).numpy(), m.sum(0), rtol=1e-12)
-    np.testing.assert_allclose(tf.einsum("ij,jk", m, a[1]).numpy(), m @ a[1], rtol=1e-12)   # implicit output
-    np.testing.assert_allclose(tf.einsum("ij,jk->i", m, a[1]).numpy(), (m @ a[1]).sum(1), rtol=1e-12)
+    np.testing.assert_allclose(tf.einsum("ij,jk", m, b[1]).numpy(), m @ b[1], rtol=1e-12)   # implicit output
+    np.testing.assert_allclose(tf.einsum("ij,jk->i", m, b[1]).numpy(), (m @ b[1]).sum(1), rtol=1e-12)
     assert tg.gradcheck(lambda x, y: tf.einsum("bij,bjk->bki", x, y), a, b)
     assert tg.gradcheck(lambda x, y: tf.einsum("ij,j->i", x, y), m, v)
     with pytest.raises(NotImplementedError, match="einsum: repeated subscripts"):
