@@ -219,6 +219,12 @@ cdef bint _any_watched_deep(object x):
     return False
 
 
+def watched(x):
+    """True when a recording ``GradientTape`` of this thread watches ``x`` (a Tensor, or a
+    list, tuple or dict holding one): a NumPy-level shortcut on it would be a silent constant."""
+    return _any_watched_deep(x)
+
+
 cdef object _wrap_result(object r):
     if isinstance(r, (np.ndarray, np.generic)) and r.dtype.kind in 'biuf':
         return _wrap(r)

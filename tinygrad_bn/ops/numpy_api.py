@@ -12,7 +12,7 @@ gradient (``argmax``, ``shape``, ``isfinite`` ...) always run on the arrays.
 """
 import numpy as np
 
-from .._engine import Tensor, set_function, set_ufunc
+from .._engine import Tensor, set_function, set_ufunc, watched
 from . import elementwise as E
 from . import linalg as L
 from . import reductions as R
@@ -220,12 +220,10 @@ def _linalg_norm(x, ord=None, axis=None, keepdims=False):
     if matrix and (ord is None or (isinstance(ord, str) and ord == "fro")
                    or (not isinstance(ord, str) and ord in (1, np.inf))):
         return LA.norm(x, "fro" if ord is None else ord, axis, keepdims)
-    try:
-        np.atleast_1d(x)          # the engine's check: raises TypeError when a tape watches x
-    except TypeError:
+    if watched(x):
         raise TypeError(f"np.linalg.norm on tensors: ord={ord!r} with axis={axis} is not differentiable "
                         f"here (supported: None/2, 1, inf for vectors; None/'fro', 1, inf for matrices), "
-                        f"and a GradientTape is watching the input of shape {tuple(x.shape)}") from None
+                        f"and a GradientTape is watching the input of shape {tuple(x.shape)}")
     return Tensor(np.linalg.norm(x.data if isinstance(x, Tensor) else x, ord=ord, axis=axis, keepdims=keepdims))
 
 
