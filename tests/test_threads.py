@@ -197,3 +197,40 @@ def test_a_dense_layer_notes_its_matmuls_too():
     t0 = time.monotonic_ns()
     layer(np.ones((2, 3), np.float32))
     assert BLAS_CLOCK[0] >= t0
+
+
+FORK = """
+import os, sys, warnings, numpy as np
+import tinygrad_bn as tg
+from tinygrad_bn._kernels import batchnorm as B, policy
+x = np.random.default_rng(0).standard_normal((4096, 512)).astype(np.float32)
+g, b = np.ones(512, np.float32), np.zeros(512, np.float32)
+with tg.config(num_threads=2):
+    want = B.bn_train_forward(x, g, b, 1e-3)[0]          # the parent's OpenMP pool is up
+    pid = os.fork()
+    if pid == 0:                                         # the child: no parallel region may start
+        try:
+            assert policy()["forked"] and policy()["num_threads"] == 1
+            with warnings.catch_warnings(record=True) as w:
+                warnings.simplefilter("always")
+                with tg.config(num_threads=2):
+                    assert policy()["num_threads"] == 1
+                    got = B.bn_train_forward(x, g, b, 1e-3)[0]
+            assert any("fork" in str(m.message) for m in w), [str(m.message) for m in w]
+            assert np.array_equal(got, want)
+        except BaseException as exc:
+            print("child failed:", repr(exc), flush=True)
+            os._exit(3)
+        os._exit(0)
+    _, status = os.waitpid(pid, 0)
+print("child exit", os.waitstatus_to_exitcode(status), "parent forked", policy()["forked"])
+"""
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork()")
+def test_a_forked_child_runs_the_kernels_on_one_thread_instead_of_hanging():
+    # GNU OpenMP's pool does not survive fork(): a parallel region in the child would wait
+    # forever for the parent's threads. The child stays on one thread (and says so).
+    out = subprocess.run([sys.executable, "-c", FORK], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stdout + out.stderr[-2000:]
+    assert "child exit 0 parent forked False" in out.stdout, out.stdout

@@ -21,6 +21,10 @@ for milliseconds after every parallel region, which starves the next matmul.  So
   set) the kernels then run single-threaded by default, so they never leave spinning
   threads behind; ``tinygrad_bn.config(num_threads=N)`` overrides.
 * Small calls always stay on the calling thread (per-kernel work thresholds).
+* **In a fork() child** (``multiprocessing``'s default start method on Linux) the kernels
+  run on one thread, whatever ``num_threads`` says: GNU OpenMP's pool does not survive
+  fork(), and the child's first parallel region would wait forever for threads that are
+  gone.  Workers started with ``'spawn'`` or ``'forkserver'`` keep the parallel kernels.
 * **While NumPy's BLAS is still spinning** -- OpenBLAS's idle workers busy-wait on the
   other cores for ~0.13 s after every threaded matmul, so during training always --
   the default is the calling thread alone: a second kernel thread would only fight a
@@ -33,6 +37,7 @@ for milliseconds after every parallel region, which starves the next matmul.  So
 """
 import operator
 import os
+import warnings
 
 import numpy as np
 
@@ -83,10 +88,11 @@ note_blas = _MODULES[0]._note_blas
 
 
 def policy():
-    """``{"case": "passive" | "shared" | "user", "num_threads": N}``: how the kernels' OpenMP
-    runtime was initialised (see the module docstring) and the threads a large kernel call
-    uses now."""
-    return {"case": _POLICY["case"], "num_threads": _MODULES[0].max_threads()}
+    """``{"case": "passive" | "shared" | "user", "num_threads": N, "forked": bool}``: how the
+    kernels' OpenMP runtime was initialised (see the module docstring), the threads a large
+    kernel call uses now, and whether this process is a fork() child (then: one thread)."""
+    return {"case": _POLICY["case"], "num_threads": _MODULES[0].max_threads(),
+            "forked": _POLICY.get("forked", False)}
 
 
 def set_num_threads(n):
@@ -102,8 +108,25 @@ def set_num_threads(n):
         value = operator.index(n)
         if value < 1:
             raise ValueError(f"set_num_threads: num_threads must be a positive int or None, got {n!r}")
+    if _POLICY.get("forked") and value != 1:
+        if n is not None:
+            warnings.warn(f"set_num_threads({n}): this process was forked, and GNU OpenMP's thread pool "
+                          "does not survive fork() (a parallel region would hang), so the kernels stay "
+                          "on one thread here; start workers with the 'spawn' or 'forkserver' method for "
+                          "parallel kernels", RuntimeWarning, stacklevel=3)
+        value = 1
     for mod in _MODULES:
         mod._set_num_threads(value)
 
 
+def _after_fork_in_child():
+    # libgomp keeps its idle pool threads and reuses them for the next parallel region; after
+    # fork() only the forking thread exists in the child, so that region would wait forever.
+    # From here on every kernel call stays on the calling thread (no parallel region at all).
+    _POLICY["forked"] = True
+    for mod in _MODULES:
+        mod._set_num_threads(1)
+
+
 set_num_threads(None)
+os.register_at_fork(after_in_child=_after_fork_in_child)
