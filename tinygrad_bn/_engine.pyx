@@ -15,9 +15,13 @@ import inspect
 
 import numpy as np
 
+cimport numpy as cnp
 from cpython.pythread cimport PyThread_get_thread_ident
 from cpython.ref cimport Py_INCREF
 from cpython.tuple cimport PyTuple_GET_ITEM, PyTuple_GET_SIZE, PyTuple_New, PyTuple_SET_ITEM
+from libc.string cimport memcmp
+
+cnp.import_array()
 
 # The tapes that are currently inside their `with` block, innermost last.  A
 # tape records only the ops of the thread that entered it (tapes are
@@ -48,6 +52,24 @@ cdef inline Op _operator(str name):
 
 cdef inline bint _is_float_dtype(object dtype):
     return dtype.kind == 'f'
+
+
+# The backward walk's per-input checks, without Python attribute lookups for arrays (a
+# gradient or a tensor's data may also be a NumPy scalar: then the attributes are read).
+cdef inline bint _float_data(object d):
+    if cnp.PyArray_Check(d):
+        return cnp.PyArray_ISFLOAT(<cnp.ndarray>d)
+    return d.dtype.kind == 'f'
+
+
+cdef inline bint _same_shape(object a, object b):
+    cdef int nd
+    if cnp.PyArray_Check(a) and cnp.PyArray_Check(b):
+        nd = cnp.PyArray_NDIM(<cnp.ndarray>a)
+        return nd == cnp.PyArray_NDIM(<cnp.ndarray>b) and (
+            nd == 0 or memcmp(cnp.PyArray_DIMS(<cnp.ndarray>a), cnp.PyArray_DIMS(<cnp.ndarray>b),
+                              nd * sizeof(cnp.npy_intp)) == 0)
+    return a.shape == b.shape
 
 
 cpdef object as_array(object value, object dtype=None):
@@ -980,7 +1002,7 @@ cdef class GradientTape:
             needs = []
             any_need = False
             for x in rec.inputs:
-                if isinstance(x, Tensor) and x in depends and (<Tensor>x).data.dtype.kind == 'f':
+                if isinstance(x, Tensor) and x in depends and _float_data((<Tensor>x).data):
                     needs.append(True)
                     any_need = True
                 else:
@@ -1003,7 +1025,7 @@ cdef class GradientTape:
                 if gi is None:
                     continue
                 t = <Tensor>rec.inputs[i]
-                if gi.shape != t.data.shape:
+                if not _same_shape(gi, t.data):
                     raise RuntimeError(f"op {rec.op.name}: backward returned a gradient of shape {gi.shape} "
                                        f"for input {i} of shape {t.data.shape}")
                 prev = grads.get(t)
