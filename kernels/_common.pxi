@@ -177,9 +177,9 @@ cdef int _disjoint(str kernel, str name, cnp.ndarray a, str other, cnp.ndarray b
 
 
 # CLOCK_MONOTONIC time (ns) of the last matmul the ops handed to NumPy, in an int64 array
-# shared by the kernel modules (tinygrad_bn._kernels.BLAS_CLOCK; time.monotonic_ns()
-# reads the same clock); NULL until _set_blas_clock.
-cdef const long long* _blas_clock = NULL
+# shared by the kernel modules (tinygrad_bn._kernels.BLAS_CLOCK, written by _note_blas);
+# NULL until _set_blas_clock.
+cdef long long* _blas_clock = NULL
 cdef object _blas_clock_owner = None
 DEF BLAS_SPIN_NS = 150000000    # OpenBLAS's workers spin ~130 ms after a GEMM (measured)
 
@@ -214,7 +214,7 @@ def _set_blas_clock(cnp.ndarray[cnp.int64_t, ndim=1, mode="c"] clock not None):
     if clock.shape[0] < 1:
         raise ValueError("_set_blas_clock: clock must hold one int64")
     _blas_clock_owner = clock
-    _blas_clock = <const long long*>clock.data
+    _blas_clock = <long long*>clock.data
 
 
 def _note_blas():
@@ -223,7 +223,7 @@ def _note_blas():
     cdef timespec ts
     if _blas_clock != NULL:
         clock_gettime(CLOCK_MONOTONIC, &ts)
-        (<long long*>_blas_clock)[0] = <long long>ts.tv_sec * 1000000000 + ts.tv_nsec
+        _blas_clock[0] = <long long>ts.tv_sec * 1000000000 + ts.tv_nsec
 
 
 def _threads_for_work(Py_ssize_t work, Py_ssize_t par_work, Py_ssize_t parts):

@@ -59,7 +59,7 @@ cdef inline bint _is_float_dtype(object dtype):
 cdef inline bint _float_data(object d):
     if cnp.PyArray_Check(d):
         return cnp.PyArray_ISFLOAT(<cnp.ndarray>d)
-    return d.dtype.kind == 'f'
+    return _is_float_dtype(d.dtype)
 
 
 cdef inline bint _same_shape(object a, object b):

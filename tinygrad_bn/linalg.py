@@ -102,13 +102,18 @@ def norm(tensor, ord="euclidean", axis=None, keepdims=None, name=None, keep_dims
     return _vector_norm(tensor, ord, axes, keepdims)
 
 
+def _tensor_list(t_list, fn):
+    """``t_list`` as a list, or TypeError when it is not a sequence of tensors."""
+    if isinstance(t_list, (_Tensor, np.ndarray, str)) or not hasattr(t_list, "__iter__"):
+        raise TypeError(f"{fn}: t_list must be a sequence of tensors, got {type(t_list).__name__}")
+    return list(t_list)
+
+
 def global_norm(t_list, name=None):
     """``tf.linalg.global_norm``: ``sqrt(sum(l2norm(t) ** 2 for t in t_list))``; ``None``
     entries are ignored."""
-    if isinstance(t_list, (_Tensor, np.ndarray, str)) or not hasattr(t_list, "__iter__"):
-        raise TypeError(f"global_norm: t_list must be a sequence of tensors, got {type(t_list).__name__}")
     total = None
-    for t in t_list:
+    for t in _tensor_list(t_list, "global_norm"):
         if t is None:
             continue
         s = _sum(_square(t))

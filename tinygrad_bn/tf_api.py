@@ -295,18 +295,11 @@ def clip_by_norm(t, clip_norm, axes=None, name=None):
     return _E.divide(_E.multiply(t, clip_norm), _E.maximum(l2norm, clip_norm))
 
 
-def _tensor_list(t_list, fn):
-    if isinstance(t_list, (Tensor, np.ndarray, str)) or not isinstance(t_list, (list, tuple)) \
-            and not hasattr(t_list, "__iter__"):
-        raise TypeError(f"{fn}: t_list must be a sequence of tensors, got {type(t_list).__name__}")
-    return list(t_list)
-
-
 def clip_by_global_norm(t_list, clip_norm, use_norm=None, name=None):
     """``tf.clip_by_global_norm``: every tensor times ``clip_norm / max(global_norm, clip_norm)``;
     returns ``(list_clipped, global_norm)``.  ``None`` entries stay ``None``; a NaN or inf
     global norm makes every clipped value NaN, as in TF."""
-    t_list = _tensor_list(t_list, "clip_by_global_norm")
+    t_list = _linalg._tensor_list(t_list, "clip_by_global_norm")
     cn = _data(clip_norm)
     if np.ndim(cn) != 0:
         raise ValueError(f"clip_by_global_norm: clip_norm must be a scalar, got shape {np.shape(cn)}")

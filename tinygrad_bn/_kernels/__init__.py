@@ -76,9 +76,9 @@ def _load():
 
 _MODULES = _load()
 
-#: CLOCK_MONOTONIC ns of the last matmul the ops handed to NumPy's BLAS (``time.monotonic_ns()``),
-#: read by every kernel module: while BLAS's idle workers still spin after it, the kernels'
-#: default is one thread (see the module docstring).  Written by ``tinygrad_bn.ops``.
+#: CLOCK_MONOTONIC ns of the last matmul the ops handed to NumPy's BLAS, read by every kernel
+#: module: while BLAS's idle workers still spin after it, the kernels' default is one thread
+#: (see the module docstring).  The ops write it with ``note_blas()``.
 BLAS_CLOCK = np.zeros(1, np.int64)
 for _mod in _MODULES:
     _mod._set_blas_clock(BLAS_CLOCK)
@@ -124,8 +124,7 @@ def _after_fork_in_child():
     # fork() only the forking thread exists in the child, so that region would wait forever.
     # From here on every kernel call stays on the calling thread (no parallel region at all).
     _POLICY["forked"] = True
-    for mod in _MODULES:
-        mod._set_num_threads(1)
+    set_num_threads(None)
 
 
 set_num_threads(None)

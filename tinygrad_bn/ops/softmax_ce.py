@@ -116,6 +116,16 @@ def _check_label_range(name, yd, c, lshape):
 # The fused op and its composite twin (same signature)
 # ---------------------------------------------------------------------------
 
+def _scale(n, reduction):
+    """The factor of the summed loss: 1/N for ``reduction='mean'`` (1 for an empty batch)."""
+    return 1.0 / n if (reduction == "mean" and n > 0) else 1.0
+
+
+def _smoothed(target, dt, ls, c):
+    """``target * (1 - ls) + ls / C`` (Keras' label smoothing) written with the ops."""
+    return add(multiply(target, dt.type(1 - ls)), dt.type(ls / c)) if ls else target
+
+
 def _softmax_ce_composite(logits, labels, reduction="mean", label_smoothing=0.0):
     """Softmax cross-entropy from primitives, with :class:`softmax_ce`'s signature.
 
@@ -136,9 +146,7 @@ def _softmax_ce_composite(logits, labels, reduction="mean", label_smoothing=0.0)
             per = add(multiply(per, dt.type(1 - ls)), multiply(_sum(logp, axis=-1), dt.type(-ls / c)))
     else:
         target = labels if isinstance(labels, Tensor) and yd.dtype == dt else yd.astype(dt, copy=False)
-        if ls:
-            target = add(multiply(target, dt.type(1 - ls)), dt.type(ls / c))
-        per = negative(_sum(multiply(target, logp), axis=-1))
+        per = negative(_sum(multiply(_smoothed(target, dt, ls, c), logp), axis=-1))
     if reduction == "mean":
         return _mean(per)
     if reduction == "sum":
@@ -157,7 +165,7 @@ def _sparse_labels(y, c):
     return y.astype(np.int64)
 
 
-def _kernel(x, y, ls, scale, need_loss=True):
+def _kernel(x, y, ls, scale):
     """One read of the logits by the fused kernel: ``(grad, per-row losses, their sum)`` with
     ``grad = (softmax * sum(t) - t) * scale`` (t the smoothed target)."""
     n, c = x.shape
@@ -181,7 +189,7 @@ def _kernel(x, y, ls, scale, need_loss=True):
 
 
 def _check_logits(x, reduction, label_smoothing):
-    """The op's own checks (the public functions validated already); returns (x, scale, ls)."""
+    """The op's own checks (the public functions validated already); returns (scale, ls)."""
     dtype = x.dtype
     if dtype not in _FLOATS:
         raise TypeError(f"softmax_ce: logits must be float32 or float64, got dtype {dtype}")
@@ -192,8 +200,7 @@ def _check_logits(x, reduction, label_smoothing):
     ls = float(label_smoothing)
     if not 0.0 <= ls <= 1.0:
         raise ValueError(f"softmax_ce: label_smoothing must be in [0, 1], got {label_smoothing!r}")
-    n = x.shape[0]
-    return (1.0 / n if (reduction == "mean" and n > 0) else 1.0), ls
+    return _scale(x.shape[0], reduction), ls
 
 
 @op(composite=_softmax_ce_composite)
@@ -266,7 +273,7 @@ class softmax_ce:
         logp = log_softmax(x, axis=-1)
         gx = gy = None
         if needs[0]:
-            t = add(multiply(y, dt.type(1 - ls)), dt.type(ls / _data(x).shape[1])) if ls else y
+            t = _smoothed(y, dt, ls, _data(x).shape[1])
             total = _sum(t, axis=-1, keepdims=True)
             gx = multiply(subtract(multiply(softmax(x, axis=-1), total), t), multiply(gcol, dt.type(scale)))
         if needs[1]:
@@ -277,16 +284,15 @@ class softmax_ce:
 def _target(labels, n, c, dt, ls):
     """The smoothed target as an array (N, C) and its row sums (N, 1) (None: all 1)."""
     yd = _data(labels)
-    if yd.dtype.kind in "iu":
+    sparse = yd.dtype.kind in "iu"
+    if sparse:
         t = np.zeros((n, c), dt)
         t[np.arange(n), yd] = 1
-        if ls:
-            t = t * dt.type(1 - ls) + dt.type(ls / c)
-        return t, None
-    t = yd.astype(dt, copy=False)
+    else:
+        t = yd.astype(dt, copy=False)
     if ls:
         t = t * dt.type(1 - ls) + dt.type(ls / c)
-    return t, np.sum(t, axis=-1, keepdims=True)
+    return t, None if sparse else np.sum(t, axis=-1, keepdims=True)
 
 
 def _softmax_ce_grad_composite(logits, g, labels, reduction="mean", label_smoothing=0.0):
@@ -294,7 +300,7 @@ def _softmax_ce_grad_composite(logits, g, labels, reduction="mean", label_smooth
     ld = _data(logits)
     n, c = ld.shape
     dt = ld.dtype
-    scale = 1.0 / n if (reduction == "mean" and n > 0) else 1.0
+    scale = _scale(n, reduction)
     t, total = _target(labels, n, c, dt, float(label_smoothing))
     p = softmax(logits, axis=-1)
     unit = subtract(p if total is None else multiply(p, total), t)
@@ -330,26 +336,20 @@ class softmax_ce_grad:
                              f"got shape {gd.shape}")
         else:
             out = unit if gd == 1 else unit * x.dtype.type(gd)
-        return out, (x, gd, y, unit, reduction, ls)
+        return out, (x, gd, y, unit, reduction, ls, scale)
 
     def backward(res, gg, needs):
-        x, gd, y, unit, reduction, ls = res
+        x, gd, y, unit, reduction, ls, scale = res
         dt = x.dtype
         gcol = gd.astype(dt, copy=False).reshape(-1, 1) if reduction == "none" else dt.type(gd)
         gx = gg_in = None
         if needs[0]:
-            z = x - np.max(x, axis=-1, keepdims=True)
-            p = np.exp(z)
-            p /= np.sum(p, axis=-1, keepdims=True)
+            p = softmax.forward(x, -1)[0]
             pg = p * gg
             pg -= p * np.sum(pg, axis=-1, keepdims=True)
-            n, c = x.shape
-            scale = 1.0 / n if (reduction == "mean" and n > 0) else 1.0
             w = gcol * dt.type(scale)
             if y.dtype.kind == "f":                 # T: the smoothed target's row sums
-                t = y.astype(dt, copy=False)
-                total = np.sum(t, axis=-1, keepdims=True) * dt.type(1 - ls) + dt.type(ls)
-                w = w * total
+                w = w * _target(y, *x.shape, dt, ls)[1]
             gx = pg * w
         if needs[1]:
             prod = np.sum(gg * unit, axis=-1)
