@@ -176,9 +176,9 @@ cdef int _disjoint(str kernel, str name, cnp.ndarray a, str other, cnp.ndarray b
     return 0
 
 
-# CLOCK_MONOTONIC time (ns) of the last matmul the ops handed to NumPy, in an int64 array
-# shared by the kernel modules (tinygrad_bn._kernels.BLAS_CLOCK, written by _note_blas);
-# NULL until _set_blas_clock.
+# CLOCK_MONOTONIC time (ns) of the last matmul the ops handed to NumPy's own BLAS threads, in
+# an int64 array shared by the kernel modules (tinygrad_bn._kernels.BLAS_CLOCK[0], written by
+# _note_blas unless BLAS_CLOCK[1] says BLAS runs on the kernels' pool); NULL until _set_blas_clock.
 cdef long long* _blas_clock = NULL
 cdef object _blas_clock_owner = None
 DEF BLAS_SPIN_NS = 150000000    # OpenBLAS's workers spin ~130 ms after a GEMM (measured)
@@ -211,17 +211,18 @@ cdef inline int _threads_for(Py_ssize_t work, Py_ssize_t par_work, Py_ssize_t pa
 def _set_blas_clock(cnp.ndarray[cnp.int64_t, ndim=1, mode="c"] clock not None):
     """Read the time of the ops' last matmul from ``clock[0]`` (see ``_threads_for``)."""
     global _blas_clock, _blas_clock_owner
-    if clock.shape[0] < 1:
-        raise ValueError("_set_blas_clock: clock must hold one int64")
+    if clock.shape[0] < 2:
+        raise ValueError("_set_blas_clock: clock must hold two int64 (time, BLAS on our pool)")
     _blas_clock_owner = clock
     _blas_clock = <long long*>clock.data
 
 
 def _note_blas():
     """Record now (CLOCK_MONOTONIC) as the time of the last matmul: the ops call it before each
-    matmul they hand to NumPy (through ``tinygrad_bn._kernels.note_blas``)."""
+    matmul they hand to NumPy (through ``tinygrad_bn._kernels.note_blas``).  Nothing to record
+    while BLAS runs on the kernels' own pool (``clock[1]``): no OpenBLAS worker spins then."""
     cdef timespec ts
-    if _blas_clock != NULL:
+    if _blas_clock != NULL and _blas_clock[1] == 0:
         clock_gettime(CLOCK_MONOTONIC, &ts)
         _blas_clock[0] = <long long>ts.tv_sec * 1000000000 + ts.tv_nsec
 

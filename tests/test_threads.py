@@ -40,7 +40,7 @@ with tg.config(num_threads=2):
         spins.append(time.process_time() - c0)
     spin = min(spins)
 print(json.dumps(dict(pol, spin=spin, env=os.environ.get("OMP_WAIT_POLICY"),
-                      after=K.policy()["num_threads"])))
+                      spincount=os.environ.get("GOMP_SPINCOUNT"), after=K.policy()["num_threads"])))
 """
 
 
@@ -58,11 +58,27 @@ def _probe(pre="", env=None, affinity=None):
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
-def test_default_policy_sleeps_and_leaves_no_environment_variable():
+#: NumPy's BLAS can run on the kernels' pool here (OpenBLAS >= 0.3.27, pthreads build)
+POOL = K._POOL["library"] is not None and K.policy()["case"] in ("pool", "passive")
+
+
+def test_default_policy_bounds_the_spin_and_leaves_no_environment_variable():
     r = _probe()
-    assert r["case"] == "passive"
-    assert r["env"] is None                      # nothing left in os.environ
-    assert r["spin"] < 0.001, r                  # idle threads sleep (spinning: 2.5-7 ms per region)
+    assert r["case"] == ("pool" if POOL else "passive")
+    assert r["env"] is None and r["spincount"] is None       # nothing left in os.environ
+    if r["case"] == "passive":
+        assert r["spin"] < 0.001, r              # idle threads sleep at once
+    else:
+        # libgomp's default spin (GOMP_SPINCOUNT=300000, ~6 ms) then sleep; OMP_WAIT_POLICY=ACTIVE
+        # would spin on for the whole sleep (~175 ms of CPU in 0.1 s on 2 cores)
+        assert r["spin"] < 0.04, r
+
+
+def test_passive_when_the_blas_pool_is_turned_off():
+    r = _probe(env={"TINYGRAD_BN_BLAS_POOL": "0"})
+    assert r["case"] == "passive" and not r["blas_pool"]
+    assert r["env"] is None
+    assert r["spin"] < 0.001, r
 
 
 def test_the_probe_sees_libgomps_default_spinning():
@@ -94,7 +110,7 @@ def test_omp_num_threads_sets_the_default():
 @pytest.mark.skipif(not hasattr(os, "sched_setaffinity"), reason="needs sched_setaffinity")
 def test_one_core_runs_single_threaded():
     r = _probe(affinity={sorted(os.sched_getaffinity(0))[0]})
-    assert r["case"] == "passive"
+    assert r["case"] == ("pool" if POOL else "passive")
     assert r["num_threads"] == 1
 
 
@@ -102,6 +118,7 @@ def test_one_core_runs_single_threaded():
 def test_torch_loaded_first_runs_single_threaded_by_default():
     r = _probe(pre="import torch\ntorch.ones(4) @ torch.ones(4)")
     assert r["case"] == "shared"                 # torch's libgomp.so.1 is the runtime
+    assert not r["blas_pool"]                    # (and OpenBLAS keeps its own threads)
     assert r["num_threads"] == 1                 # so the kernels leave no spinning threads
     assert r["after"] == 1                       # config(...) restored the default
 
@@ -165,7 +182,18 @@ def test_results_do_not_depend_on_threads(threads):
         np.testing.assert_array_equal(a, b)
 
 
-def test_kernels_run_on_one_thread_while_blas_spins_after_a_matmul():
+@pytest.fixture
+def openblas_threads():
+    """This process's BLAS on OpenBLAS's own threads for one test (the pool back after it)."""
+    was, declined = K.policy()["blas_pool"], K._POOL.get("declined", False)
+    K._POOL["declined"] = True                   # a tape must not switch it back on
+    K._set_pool(False)
+    yield
+    K._POOL["declined"] = declined
+    K._set_pool(was)
+
+
+def test_kernels_run_on_one_thread_while_blas_spins_after_a_matmul(openblas_threads):
     # OpenBLAS's idle workers busy-wait ~0.13 s after a threaded GEMM: a kernel call in that
     # window runs on the calling thread alone (by default), and on the default threads after
     from tinygrad_bn._kernels import BLAS_CLOCK, batchnorm, optim, softmax_ce
@@ -188,7 +216,7 @@ def test_kernels_run_on_one_thread_while_blas_spins_after_a_matmul():
     assert [m._threads_for_work(1000, 1_000_000, 64) for m in mods] == [1, 1, 1]   # small: always 1
 
 
-def test_a_dense_layer_notes_its_matmuls_too():
+def test_a_dense_layer_notes_its_matmuls_too(openblas_threads):
     from tinygrad_bn._kernels import BLAS_CLOCK
     from tinygrad_bn.keras import Dense
     layer = Dense(4)

@@ -652,6 +652,21 @@ cdef void _maybe_turn_alloc_on(list records, list sources) except *:
             return
 
 
+# The first tape starts sharing the kernels' OpenMP threads with NumPy's BLAS
+# (tinygrad_bn._kernels.use_blas_pool: once per process, where available).
+cdef bint _pool_asked = False
+
+
+cdef void _ask_for_the_pool() except *:
+    global _pool_asked
+    _pool_asked = True
+    try:
+        from ._kernels import use_blas_pool
+    except ImportError:             # kernels not built
+        return
+    use_blas_pool()
+
+
 cdef class GradientTape:
     """Records operations for automatic differentiation, like ``tf.GradientTape``.
 
@@ -695,6 +710,8 @@ cdef class GradientTape:
         self._recording = True
         self._thread = PyThread_get_thread_ident()
         _active_tapes.append(self)
+        if not _pool_asked:
+            _ask_for_the_pool()
         if _alloc_on:
             self._prev_alloc = _alloc.activate()
         return self

@@ -2,35 +2,47 @@
 
 Thread policy (details and measurements in docs/kernels.md, "Threads"): the kernels
 run their large calls on OpenMP threads, NumPy's matmuls on OpenBLAS threads, on the
-same cores.  An OpenMP runtime left at its default keeps its idle threads spinning
-for milliseconds after every parallel region, which starves the next matmul.  So:
+same cores.  Two pools of threads that each spin while idle take the cores from each
+other (an OpenMP runtime left at its default spins for milliseconds after every parallel
+region, OpenBLAS's workers for ~0.13 s after every threaded matmul).  So:
 
-* **When this package loads the process's OpenMP runtime** (``libgomp.so.1`` not yet
-  loaded, and the user set neither ``OMP_WAIT_POLICY`` nor ``GOMP_SPINCOUNT``),
-  ``OMP_WAIT_POLICY=PASSIVE`` is put in the environment for the duration of the
-  ``import`` of the kernel modules only -- libgomp reads it once, in its constructor,
-  when the first module loads it -- and removed right after: no environment variable
-  is left behind for other libraries or child processes.  Idle kernel threads then
-  sleep at once (futex) instead of spinning.  The one effect that outlives the import:
-  a library loaded *later* in the same process that links ``libgomp.so.1`` (PyTorch
-  does; the dynamic linker reuses an already loaded soname) shares this runtime, so its
-  idle threads also sleep rather than spin.
+* **One pool, where NumPy's BLAS allows it** (OpenBLAS >= 0.3.27 built with pthreads, as
+  in NumPy's wheels, and this package loads the OpenMP runtime): OpenBLAS's threaded calls
+  hand their jobs to ``blaspool``'s callback, which runs them on the kernels' own OpenMP
+  threads (``use_blas_pool``).  The project switches it on where it trains -- the first
+  ``GradientTape``, ``Model.fit`` and the other Model entry points -- not at import, and it
+  stays on for the process (``use_blas_pool(False)`` or ``TINYGRAD_BN_BLAS_POOL=0`` keep
+  OpenBLAS's own threads).  With one pool, idle threads may spin: ``GOMP_SPINCOUNT=300000``
+  (libgomp's own default, ~6 ms here) is put in the environment for the duration of the
+  ``import`` of the kernel modules only -- libgomp reads it once, in its constructor, when
+  the first module loads it -- and removed right after (``case == "pool"``).  Products are
+  bit-identical to OpenBLAS's own threads: the same jobs run, on other threads.
+* **When this package loads the runtime but BLAS cannot share it** (another BLAS, an older
+  OpenBLAS, ``TINYGRAD_BN_BLAS_POOL=0``): ``OMP_WAIT_POLICY=PASSIVE`` the same way, for the
+  import only; idle kernel threads then sleep at once (futex) instead of spinning
+  (``case == "passive"``).
+* In both cases, the one effect that outlives the import: a library loaded *later* in the
+  same process that links ``libgomp.so.1`` (PyTorch does; the dynamic linker reuses an
+  already loaded soname) shares this runtime and its wait policy.
 * **When the runtime is already loaded** (PyTorch imported first: its bundled
   ``libgomp.so.1`` is then the one the kernels use) its wait policy cannot be changed
   any more.  Unless the user chose a policy (``OMP_WAIT_POLICY`` / ``GOMP_SPINCOUNT``
   set) the kernels then run single-threaded by default, so they never leave spinning
-  threads behind; ``tinygrad_bn.config(num_threads=N)`` overrides.
+  threads behind; ``tinygrad_bn.config(num_threads=N)`` overrides.  OpenBLAS keeps its
+  own threads then, and also when the user chose a policy.
 * Small calls always stay on the calling thread (per-kernel work thresholds).
 * **In a fork() child** (``multiprocessing``'s default start method on Linux) the kernels
-  run on one thread, whatever ``num_threads`` says: GNU OpenMP's pool does not survive
-  fork(), and the child's first parallel region would wait forever for threads that are
-  gone.  Workers started with ``'spawn'`` or ``'forkserver'`` keep the parallel kernels.
-* **While NumPy's BLAS is still spinning** -- OpenBLAS's idle workers busy-wait on the
-  other cores for ~0.13 s after every threaded matmul, so during training always --
-  the default is the calling thread alone: a second kernel thread would only fight a
-  spinning BLAS worker for its core.  The ops note the time of each matmul they hand to
-  NumPy in ``BLAS_CLOCK`` (``note_blas()``); a kernel call more than 0.15 s after it uses the default
-  threads again.  An explicit ``tinygrad_bn.config(num_threads=N)`` is used as given.
+  run on one thread, whatever ``num_threads`` says, and OpenBLAS gets its own threads
+  back: GNU OpenMP's pool does not survive fork(), and the child's first parallel region
+  would wait forever for threads that are gone.  Workers started with ``'spawn'`` or
+  ``'forkserver'`` keep the parallel kernels.
+* **While NumPy's BLAS is still spinning on its own threads** -- OpenBLAS's idle workers
+  busy-wait on the other cores for ~0.13 s after every threaded matmul -- the default is
+  the calling thread alone: a second kernel thread would only fight a spinning BLAS worker
+  for its core.  The ops note the time of each matmul they hand to NumPy in
+  ``BLAS_CLOCK[0]`` (``note_blas()``; nothing is noted while the pool is shared,
+  ``BLAS_CLOCK[1] == 1``); a kernel call more than 0.15 s after it uses the default threads
+  again.  An explicit ``tinygrad_bn.config(num_threads=N)`` is used as given.
 
 ``policy()`` says which case applies.  BLAS's own threads are set with threadpoolctl
 (``threadpool_limits(1, "blas")``) or ``OPENBLAS_NUM_THREADS`` before NumPy is imported.
@@ -42,6 +54,11 @@ import warnings
 import numpy as np
 
 _POLICY = {}
+#: state of the shared pool: library (NumPy's OpenBLAS, when it can share), installed
+_POOL = {"library": None, "installed": False}
+#: libgomp's spin (GOMP_SPINCOUNT) when BLAS shares the kernels' pool: see docs/kernels.md, "Threads"
+#: (``TINYGRAD_BN_POOL_SPINCOUNT`` overrides it, read at import: for measurements)
+POOL_SPINCOUNT = int(os.environ.get("TINYGRAD_BN_POOL_SPINCOUNT", "300000"))
 
 
 def _gomp_loaded():
@@ -53,33 +70,74 @@ def _gomp_loaded():
         return None
 
 
+def _numpy_openblas():
+    """The OpenBLAS NumPy's matmul calls, as ``(path, ctypes.CDLL)``, when it is a pthreads build
+    exporting ``set_threads_callback_function`` (OpenBLAS >= 0.3.27; NumPy's wheels); else None."""
+    if os.environ.get("TINYGRAD_BN_BLAS_POOL", "1").strip().lower() in ("0", "false", "no", "off"):
+        return None
+    try:
+        with open("/proc/self/maps") as fh:
+            fields = [line.split(None, 5) for line in fh]
+    except OSError:
+        return None
+    paths = {f[5].strip() for f in fields if len(f) == 6}
+    paths = sorted(p for p in paths if "openblas" in p.lower() and ".so" in os.path.basename(p))
+    np_dir = os.path.dirname(np.__file__)
+    mine = [p for p in paths if p.startswith((np_dir + os.sep, np_dir + ".libs" + os.sep))]
+    candidates = mine or (paths if len(paths) == 1 else [])
+    if len(candidates) != 1:
+        return None
+    import ctypes
+    try:
+        lib = ctypes.CDLL(candidates[0], mode=os.RTLD_NOLOAD | os.RTLD_LOCAL)
+    except (OSError, AttributeError):
+        return None
+    for prefix in ("scipy_openblas_", "openblas_"):
+        for suffix in ("64_", ""):
+            setter = getattr(lib, f"{prefix}set_threads_callback_function{suffix}", None)
+            parallel = getattr(lib, f"{prefix}get_parallel{suffix}", None)
+            if setter is not None and parallel is not None:
+                parallel.restype = ctypes.c_int
+                if parallel() != 1:         # 1: pthreads server; 2 (OpenMP build) runs on OpenMP already
+                    return None
+                return candidates[0], ctypes.cast(setter, ctypes.c_void_p).value
+    return None
+
+
 def _load():
     user = "OMP_WAIT_POLICY" in os.environ or "GOMP_SPINCOUNT" in os.environ
     loaded = _gomp_loaded()
     set_here = not user and loaded is False
+    blas = _numpy_openblas() if set_here else None
+    # our runtime: a short spin when BLAS will share its pool (a GEMM's region follows a kernel's
+    # within microseconds), else passive
+    var, value = ("GOMP_SPINCOUNT", str(POOL_SPINCOUNT)) if blas else ("OMP_WAIT_POLICY", "PASSIVE")
     if set_here:
-        os.environ["OMP_WAIT_POLICY"] = "PASSIVE"
+        os.environ[var] = value
     try:
-        from . import batchnorm, optim, softmax_ce    # noqa: F401  (loads libgomp)
+        from . import batchnorm, blaspool, optim, softmax_ce    # noqa: F401  (loads libgomp)
     finally:
         if set_here:
-            os.environ.pop("OMP_WAIT_POLICY", None)
+            os.environ.pop(var, None)
     if user:
         case = "user"                    # the user's OMP_WAIT_POLICY / GOMP_SPINCOUNT
     elif set_here:
-        case = "passive"                 # our runtime, initialised passive here
+        case = "pool" if blas else "passive"   # our runtime, initialised here
     else:
         case = "shared"                  # a runtime loaded before us (e.g. by torch)
+    if blas and _gomp_loaded():
+        blaspool._attach(blas[1])
+        _POOL.update(library=blas[0])
     _POLICY.update(case=case, default_threads=1 if case == "shared" else 0)
-    return batchnorm, optim, softmax_ce
+    return (batchnorm, optim, softmax_ce), blaspool
 
 
-_MODULES = _load()
+_MODULES, _blaspool = _load()
 
 #: CLOCK_MONOTONIC ns of the last matmul the ops handed to NumPy's BLAS, read by every kernel
 #: module: while BLAS's idle workers still spin after it, the kernels' default is one thread
 #: (see the module docstring).  The ops write it with ``note_blas()``.
-BLAS_CLOCK = np.zeros(1, np.int64)
+BLAS_CLOCK = np.zeros(2, np.int64)     # [1]: 1 while BLAS runs on the kernels' pool (no spinning)
 for _mod in _MODULES:
     _mod._set_blas_clock(BLAS_CLOCK)
 del _mod
@@ -88,11 +146,46 @@ note_blas = _MODULES[0]._note_blas
 
 
 def policy():
-    """``{"case": "passive" | "shared" | "user", "num_threads": N, "forked": bool}``: how the
-    kernels' OpenMP runtime was initialised (see the module docstring), the threads a large
-    kernel call uses now, and whether this process is a fork() child (then: one thread)."""
+    """``{"case": "pool" | "passive" | "shared" | "user", "num_threads": N, "forked": bool,
+    "blas_pool": bool}``: how the kernels' OpenMP runtime was initialised (see the module
+    docstring), the threads a large kernel call uses now, whether this process is a fork()
+    child (then: one thread), and whether NumPy's BLAS runs on the kernels' threads now."""
     return {"case": _POLICY["case"], "num_threads": _MODULES[0].max_threads(),
-            "forked": _POLICY.get("forked", False)}
+            "forked": _POLICY.get("forked", False), "blas_pool": _POOL["installed"]}
+
+
+def use_blas_pool(on=True):
+    """Run NumPy's threaded BLAS calls on the kernels' OpenMP threads (``on=True``), or give
+    OpenBLAS its own threads back (``on=False``); returns whether the pool is shared now.
+
+    The project calls ``use_blas_pool()`` when it starts training -- the first
+    ``GradientTape``, ``Model.fit`` / ``train_on_batch`` / ``evaluate`` / ``predict`` -- and
+    it stays on for the life of the process (OpenBLAS's callback is one process-wide pointer;
+    switching it back and forth while another thread is inside a BLAS call would let that
+    call's jobs and OpenBLAS's workers share scratch buffers).  It is available only where
+    this package initialised the OpenMP runtime (``policy()["case"] == "pool"``) and NumPy's
+    BLAS is OpenBLAS >= 0.3.27 built with pthreads; ``TINYGRAD_BN_BLAS_POOL=0`` (read at
+    import) or ``use_blas_pool(False)`` keeps OpenBLAS's own threads.  A fork() child always
+    goes back to them.  Results are bit-identical either way: the same jobs run, on other
+    threads.  See docs/kernels.md, "Threads"."""
+    if not on:
+        _POOL["declined"] = True
+        _set_pool(False)
+        return False
+    if (_POOL["installed"] or _POOL.get("declined") or _POOL["library"] is None
+            or _POLICY.get("forked") or _POLICY["case"] != "pool"):
+        return _POOL["installed"]
+    _set_pool(True)
+    return _POOL["installed"]
+
+
+def _set_pool(on):
+    if on:
+        _POOL["installed"] = bool(_blaspool.install())
+    else:
+        _blaspool.uninstall()
+        _POOL["installed"] = False
+    BLAS_CLOCK[1] = 1 if _POOL["installed"] else 0
 
 
 def set_num_threads(n):
@@ -124,6 +217,9 @@ def _after_fork_in_child():
     # fork() only the forking thread exists in the child, so that region would wait forever.
     # From here on every kernel call stays on the calling thread (no parallel region at all).
     _POLICY["forked"] = True
+    _blaspool._after_fork_in_child()         # OpenBLAS's own (re-created) workers, not libgomp's
+    _POOL["installed"] = False
+    BLAS_CLOCK[1] = 0
     set_num_threads(None)
 
 

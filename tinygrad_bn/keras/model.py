@@ -60,11 +60,19 @@ from .base_layer import (_STATE, InputLayer, KerasTensor, Layer, PendingStateUpd
 from .progress import EpochProgress, format_logs
 
 
+try:
+    from .._kernels import use_blas_pool as _use_blas_pool
+except ImportError:                     # kernels not built
+    _use_blas_pool = None
+
+
 def _memory_scope(method):
     """Run a Model entry point in :class:`tinygrad_bn.memory.scope` (its arrays reuse the blocks
     of the previous step instead of faulting in fresh pages)."""
     @functools.wraps(method)
     def run(self, *args, **kwargs):
+        if _use_blas_pool is not None:
+            _use_blas_pool()            # NumPy's BLAS on the kernels' threads (once; see _kernels)
         with _memory.scope():
             return method(self, *args, **kwargs)
     return run
