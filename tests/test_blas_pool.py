@@ -7,6 +7,7 @@ at once; the switch happens where the project trains and not at import; where Op
 cannot give every job its own thread the jobs still run (POSIX threads), never hang; and
 a fork() child goes back to OpenBLAS's threads.
 """
+import importlib.util
 import json
 import os
 import subprocess
@@ -26,6 +27,7 @@ pytestmark = pytest.mark.skipif(not POOL, reason="NumPy's BLAS is not an OpenBLA
 SCRIPT = """
 import json, os, threading
 import numpy as np
+{pre}
 import tinygrad_bn as tg
 from tinygrad_bn import _kernels as K
 from tinygrad_bn._kernels import blaspool
@@ -62,6 +64,7 @@ for t in threads:
 for t in threads:
     t.join()
 out["threads_bad"] = bad
+out["num_threads"] = K.policy()["num_threads"]
 out.update(blaspool.stats())
 print(json.dumps(out))
 """
@@ -73,6 +76,10 @@ TRIGGERS = {
             "m.fit(np.ones((8, 4), np.float32), np.ones((8, 3), np.float32), epochs=1, verbose=0)"),
     "declined": "K.use_blas_pool(False)\nwith tg.GradientTape() as tape:\n    pass",
 }
+
+
+def _script(trigger, pre=""):
+    return SCRIPT.replace("{trigger}", TRIGGERS[trigger]).replace("{pre}", pre)
 
 
 def _run(code, env=None, timeout=180):
@@ -88,7 +95,7 @@ def _run(code, env=None, timeout=180):
 
 @pytest.mark.parametrize("trigger", ["tape", "fit"])
 def test_training_shares_the_pool_and_products_stay_bit_identical(trigger):
-    r = _run(SCRIPT.replace("{trigger}", TRIGGERS[trigger]))
+    r = _run(_script(trigger))
     assert r["case"] == "pool"
     assert r["before"] is False and r["calls_before"] == 0      # importing changed nothing
     assert r["after"] is True                                   # training did
@@ -98,15 +105,26 @@ def test_training_shares_the_pool_and_products_stay_bit_identical(trigger):
     assert r["fallbacks"] == 0
 
 
+@pytest.mark.skipif(importlib.util.find_spec("torch") is None, reason="torch not installed")
+def test_with_torch_loaded_first_blas_shares_torchs_runtime_and_the_kernels_get_their_threads_back():
+    # torch's libgomp (spinning, initialised before us) is the kernels' runtime: with OpenBLAS's
+    # own threads beside it the kernels stay on one thread; once BLAS runs on it too they need not
+    r = _run(_script("tape", pre="import torch\ntorch.ones(4) @ torch.ones(4)"))
+    assert r["case"] == "shared"
+    assert r["after"] is True and r["calls"] > 0 and r["equal"] and r["threads_bad"] == []
+    if len(os.sched_getaffinity(0)) > 1:
+        assert r["num_threads"] > 1              # was 1 before the tape (test_threads.py)
+
+
 def test_declined_pool_stays_off():
-    r = _run(SCRIPT.replace("{trigger}", TRIGGERS["declined"]))
+    r = _run(_script("declined"))
     assert r["after"] is False and r["calls"] == 0 and r["equal"] and r["threads_bad"] == []
 
 
 @pytest.mark.parametrize("env", [{"OMP_THREAD_LIMIT": "1"}, {"OMP_DYNAMIC": "true"}])
 def test_jobs_run_on_posix_threads_where_openmp_cannot_promise_a_thread_each(env):
     # a GEMM's jobs wait for each other: run one after another they would hang
-    r = _run(SCRIPT.replace("{trigger}", TRIGGERS["tape"]), env=env)
+    r = _run(_script("tape"), env=env)
     assert r["after"] is True and r["equal"] and r["threads_bad"] == []
     assert r["fallbacks"] == r["calls"] > 0
 

@@ -108,9 +108,9 @@ def _load():
     user = "OMP_WAIT_POLICY" in os.environ or "GOMP_SPINCOUNT" in os.environ
     loaded = _gomp_loaded()
     set_here = not user and loaded is False
-    blas = _numpy_openblas() if set_here else None
-    # our runtime: a short spin when BLAS will share its pool (a GEMM's region follows a kernel's
-    # within microseconds), else passive
+    blas = None if user else _numpy_openblas()
+    # our runtime: libgomp's default spin when BLAS can share its pool (one pool: its idle
+    # threads may spin, there is no other pool to starve), else passive
     var, value = ("GOMP_SPINCOUNT", str(POOL_SPINCOUNT)) if blas else ("OMP_WAIT_POLICY", "PASSIVE")
     if set_here:
         os.environ[var] = value
@@ -173,7 +173,7 @@ def use_blas_pool(on=True):
         _set_pool(False)
         return False
     if (_POOL["installed"] or _POOL.get("declined") or _POOL["library"] is None
-            or _POLICY.get("forked") or _POLICY["case"] != "pool"):
+            or _POLICY.get("forked") or _POLICY["case"] not in ("pool", "shared")):
         return _POOL["installed"]
     _set_pool(True)
     return _POOL["installed"]
@@ -186,6 +186,13 @@ def _set_pool(on):
         _blaspool.uninstall()
         _POOL["installed"] = False
     BLAS_CLOCK[1] = 1 if _POOL["installed"] else 0
+    if _POLICY["case"] == "shared":
+        # a runtime loaded by another library (torch) spins after every region; with OpenBLAS's
+        # own threads beside it the kernels stay on one thread, with one pool they need not
+        _POLICY["default_threads"] = 0 if _POOL["installed"] else 1
+        from .. import config as _config
+        if _config.settings["num_threads"] is None:
+            set_num_threads(None)
 
 
 def set_num_threads(n):
