@@ -12,15 +12,14 @@ region, OpenBLAS's workers for ~0.13 s after every threaded matmul).  So:
   threads (``use_blas_pool``).  The project switches it on where it trains -- the first
   ``GradientTape``, ``Model.fit`` and the other Model entry points -- not at import, and it
   stays on for the process (``use_blas_pool(False)`` or ``TINYGRAD_BN_BLAS_POOL=0`` keep
-  OpenBLAS's own threads).  With one pool, idle threads may spin: ``GOMP_SPINCOUNT=300000``
-  (libgomp's own default, ~6 ms here) is put in the environment for the duration of the
-  ``import`` of the kernel modules only -- libgomp reads it once, in its constructor, when
-  the first module loads it -- and removed right after (``case == "pool"``).  Products are
-  bit-identical to OpenBLAS's own threads: the same jobs run, on other threads.
+  OpenBLAS's own threads).  With one pool, idle threads may spin: the runtime keeps
+  libgomp's own default (300000 spins, ~6 ms here, then sleep; ``case == "pool"``).
+  Products are bit-identical to OpenBLAS's own threads: the same jobs run, on other threads.
 * **When this package loads the runtime but BLAS cannot share it** (another BLAS, an older
-  OpenBLAS, ``TINYGRAD_BN_BLAS_POOL=0``): ``OMP_WAIT_POLICY=PASSIVE`` the same way, for the
-  import only; idle kernel threads then sleep at once (futex) instead of spinning
-  (``case == "passive"``).
+  OpenBLAS, ``TINYGRAD_BN_BLAS_POOL=0``): ``OMP_WAIT_POLICY=PASSIVE`` is put in the
+  environment for the duration of the ``import`` of the kernel modules only -- libgomp reads
+  it once, in its constructor, when the first module loads it -- and removed right after;
+  idle kernel threads then sleep at once (futex) instead of spinning (``case == "passive"``).
 * In both cases, the one effect that outlives the import: a library loaded *later* in the
   same process that links ``libgomp.so.1`` (PyTorch does; the dynamic linker reuses an
   already loaded soname) shares this runtime and its wait policy.
@@ -56,9 +55,9 @@ import numpy as np
 _POLICY = {}
 #: state of the shared pool: library (NumPy's OpenBLAS, when it can share), installed
 _POOL = {"library": None, "installed": False}
-#: libgomp's spin (GOMP_SPINCOUNT) when BLAS shares the kernels' pool: see docs/kernels.md, "Threads"
-#: (``TINYGRAD_BN_POOL_SPINCOUNT`` overrides it, read at import: for measurements)
-POOL_SPINCOUNT = int(os.environ.get("TINYGRAD_BN_POOL_SPINCOUNT", "300000"))
+#: ``TINYGRAD_BN_POOL_SPINCOUNT``: a GOMP_SPINCOUNT for the runtime when BLAS can share its pool
+#: (read at import, for measurements; by default libgomp keeps its own, 300000)
+_POOL_SPINCOUNT = os.environ.get("TINYGRAD_BN_POOL_SPINCOUNT")
 
 
 def _gomp_loaded():
@@ -111,7 +110,11 @@ def _load():
     blas = None if user else _numpy_openblas()
     # our runtime: libgomp's default spin when BLAS can share its pool (one pool: its idle
     # threads may spin, there is no other pool to starve), else passive
-    var, value = ("GOMP_SPINCOUNT", str(POOL_SPINCOUNT)) if blas else ("OMP_WAIT_POLICY", "PASSIVE")
+    if blas:
+        var, value = ("GOMP_SPINCOUNT", _POOL_SPINCOUNT) if _POOL_SPINCOUNT else (None, None)
+    else:
+        var, value = "OMP_WAIT_POLICY", "PASSIVE"
+    set_here = set_here and var is not None
     if set_here:
         os.environ[var] = value
     try:
@@ -121,7 +124,7 @@ def _load():
             os.environ.pop(var, None)
     if user:
         case = "user"                    # the user's OMP_WAIT_POLICY / GOMP_SPINCOUNT
-    elif set_here:
+    elif loaded is False:
         case = "pool" if blas else "passive"   # our runtime, initialised here
     else:
         case = "shared"                  # a runtime loaded before us (e.g. by torch)
