@@ -42,7 +42,7 @@ include "_common.pxi"
 cdef enum:
     CHUNK_WORK = 32768      # elements per row block
     MAX_CHUNKS = 64
-    PAR_WORK = 1048576      # elements from which the blocks run on several threads (docs/kernels.md, "Threads")
+    PAR_WORK = 262144       # elements from which the blocks run on several threads (docs/kernels.md, "Threads")
 
 
 cdef inline Py_ssize_t _nchunks(Py_ssize_t n, Py_ssize_t d) noexcept nogil:
