@@ -68,7 +68,8 @@ except ImportError:                     # kernels not built
 
 def _memory_scope(method):
     """Run a Model entry point in :class:`tinygrad_bn.memory.scope` (its arrays reuse the blocks
-    of the previous step instead of faulting in fresh pages)."""
+    of the previous step instead of faulting in fresh pages), with NumPy's BLAS on the kernels'
+    threads (:func:`tinygrad_bn._kernels.use_blas_pool`, once per process)."""
     @functools.wraps(method)
     def run(self, *args, **kwargs):
         if _use_blas_pool is not None:
