@@ -23,13 +23,13 @@
 # second kernel thread would only fight them for a core (docs/kernels.md, "Threads").
 
 cimport numpy as cnp
-cimport openmp
 from posix.time cimport CLOCK_MONOTONIC, clock_gettime, timespec
 import numpy as np
 
 cnp.import_array()
 
 cdef extern from "simd.h":
+    int omp_get_max_threads() noexcept nogil     # OpenMP's, or 1 in a build without OpenMP
     int tgbn_select_isa(int level) noexcept nogil
     int tgbn_isa
     int tgbn_num_threads
@@ -200,7 +200,7 @@ cdef inline int _threads_for(Py_ssize_t work, Py_ssize_t par_work, Py_ssize_t pa
     if tgbn_num_threads > 0:
         t = tgbn_num_threads                # the user's choice, whatever BLAS does
     else:
-        t = openmp.omp_get_max_threads()
+        t = omp_get_max_threads()
         if t > 1 and _blas_spinning():
             return 1
     if t > parts:
@@ -243,7 +243,7 @@ def _set_num_threads(int n):
 
 def max_threads():
     """Threads a large kernel call of this module would use."""
-    return tgbn_num_threads if tgbn_num_threads > 0 else openmp.omp_get_max_threads()
+    return tgbn_num_threads if tgbn_num_threads > 0 else omp_get_max_threads()
 
 
 def select_isa(baseline=False, *, level=None):

@@ -21,7 +21,6 @@ take turns (OpenBLAS's own server shares its workers the same way).
 This module only holds the callback and its switch; ``tinygrad_bn._kernels`` finds NumPy's
 OpenBLAS, decides when to install it and removes it in a fork() child.
 """
-cimport openmp
 from cython.parallel cimport parallel, threadid
 from libc.stdint cimport uintptr_t
 from libc.stdlib cimport free, malloc
@@ -29,6 +28,15 @@ from libc.stdlib cimport free, malloc
 ctypedef void (*dojob_t)(int, void*, int) noexcept nogil
 ctypedef void (*threads_cb_t)(int, dojob_t, int, size_t, void*, int) noexcept nogil
 ctypedef void (*set_cb_t)(threads_cb_t) noexcept nogil
+
+
+cdef extern from "simd.h" nogil:
+    # OpenMP's queries (stand-ins in a build without OpenMP: no region then has numjobs threads,
+    # so the jobs go to POSIX threads -- though the package never installs the callback there)
+    int omp_get_num_threads()
+    int omp_get_active_level()
+    int omp_get_dynamic()
+    int omp_get_thread_limit()
 
 
 cdef extern from "<pthread.h>" nogil:
@@ -112,12 +120,12 @@ cdef void _run_jobs(int sync, dojob_t dojob, int numjobs, size_t elsize, void* j
     pthread_mutex_lock(&_lock)
     global _calls, _fallbacks
     _calls += 1
-    if (openmp.omp_get_active_level() == 0 and not openmp.omp_get_dynamic()
-            and numjobs <= openmp.omp_get_thread_limit()):
+    if (omp_get_active_level() == 0 and not omp_get_dynamic()
+            and numjobs <= omp_get_thread_limit()):
         with parallel(num_threads=numjobs):
             tid = threadid()
             # every thread of the team sees the same size: either all run their job or none does
-            if openmp.omp_get_num_threads() == numjobs:
+            if omp_get_num_threads() == numjobs:
                 if tid == 0:
                     teamp[0] = numjobs
                 dojob(tid, base + <size_t>tid * elsize, dojob_data)

@@ -52,6 +52,22 @@
 #define TGBN_INL static inline __attribute__((always_inline))
 
 /* ---------------------------------------------------------------------------
+ * 0. OpenMP's queries, also for a build without OpenMP (a compiler without
+ *    -fopenmp: setup.py then builds the kernels single-threaded, and Cython's
+ *    prange loops run serially; without these stand-ins the modules would not
+ *    import, for want of omp_get_max_threads).
+ * ------------------------------------------------------------------------- */
+#ifdef _OPENMP
+#include <omp.h>
+#else
+static inline int omp_get_max_threads(void) { return 1; }
+static inline int omp_get_num_threads(void) { return 1; }
+static inline int omp_get_active_level(void) { return 0; }
+static inline int omp_get_dynamic(void) { return 0; }
+static inline int omp_get_thread_limit(void) { return 1; }
+#endif
+
+/* ---------------------------------------------------------------------------
  * 1. Vector types
  * ------------------------------------------------------------------------- */
 typedef float tgbn_v8f __attribute__((vector_size(32)));

@@ -43,7 +43,8 @@ region, OpenBLAS's workers for ~0.13 s after every threaded matmul).  So:
   ``BLAS_CLOCK[1] == 1``); a kernel call more than 0.15 s after it uses the default threads
   again.  An explicit ``tinygrad_bn.config(num_threads=N)`` is used as given.
 
-``policy()`` says which case applies.  BLAS's own threads are set with threadpoolctl
+(A build without OpenMP -- a compiler without ``-fopenmp`` -- runs every kernel on the
+calling thread, ``case == "serial"``.)  ``policy()`` says which case applies.  BLAS's own threads are set with threadpoolctl
 (``threadpool_limits(1, "blas")``) or ``OPENBLAS_NUM_THREADS`` before NumPy is imported.
 """
 import operator
@@ -122,13 +123,16 @@ def _load():
     finally:
         if set_here:
             os.environ.pop(var, None)
-    if user:
+    now = _gomp_loaded()
+    if loaded is False and now is False:
+        case = "serial"                  # kernels built without OpenMP: no threads at all
+    elif user:
         case = "user"                    # the user's OMP_WAIT_POLICY / GOMP_SPINCOUNT
     elif loaded is False:
         case = "pool" if blas else "passive"   # our runtime, initialised here
     else:
         case = "shared"                  # a runtime loaded before us (e.g. by torch)
-    if blas and _gomp_loaded():
+    if blas and now:
         blaspool._attach(blas[1])
         _POOL.update(library=blas[0])
     _POLICY.update(case=case, default_threads=1 if case == "shared" else 0)
@@ -149,7 +153,7 @@ note_blas = _MODULES[0]._note_blas
 
 
 def policy():
-    """``{"case": "pool" | "passive" | "shared" | "user", "num_threads": N, "forked": bool,
+    """``{"case": "pool" | "passive" | "shared" | "user" | "serial", "num_threads": N, "forked": bool,
     "blas_pool": bool}``: how the kernels' OpenMP runtime was initialised (see the module
     docstring), the threads a large kernel call uses now, whether this process is a fork()
     child (then: one thread), and whether NumPy's BLAS runs on the kernels' threads now."""
