@@ -6,6 +6,7 @@ The kernels are rebuilt in a copy of the source tree (about 20 s on 2 cores); th
 module is copied from this build.
 """
 import glob
+import importlib.util
 import json
 import os
 import shutil
@@ -23,8 +24,10 @@ ENGINE = os.path.join(ROOT, "tinygrad_bn", "_engine" + EXT)
 
 pytestmark = pytest.mark.skipif(
     not (os.path.exists(os.path.join(ROOT, "setup.py")) and os.path.exists(ENGINE)
-         and shutil.which(os.environ.get("CC", "cc").split()[0])),
-    reason="needs the source tree with its built engine, and a C compiler")
+         and shutil.which(os.environ.get("CC", "cc").split()[0])
+         and importlib.util.find_spec("Cython") and importlib.util.find_spec("setuptools")),
+    reason="needs the source tree with its built engine, a C compiler, Cython and setuptools "
+           "(pip install -e '.[test]')")
 
 CHECK = """
 import hashlib, json
