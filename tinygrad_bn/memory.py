@@ -18,8 +18,9 @@ handler in a context variable, so the cache serves only allocations made inside 
 scope, in that thread or task (arrays made elsewhere, and the rest of your
 process, use NumPy's default allocator); an array remembers its handler and is
 freed back to the cache wherever it dies.  The project's own code runs in a scope:
-``GradientTape`` (its ``with`` block and ``gradient()``), ``apply_gradients`` /
-``minimize`` and ``Model.fit`` / ``train_on_batch`` / ``evaluate`` / ``predict``.
+``GradientTape`` (its ``with`` block and ``gradient()``; so ``minimize`` too, through its
+tape) and ``Model.fit`` / ``train_on_batch`` / ``evaluate`` / ``predict``
+(``apply_gradients`` updates in place and allocates nothing large).
 :func:`release` frees the cached blocks; :func:`cache_stats` counts them;
 ``TINYGRAD_BN_ALLOC_CACHE=0`` (read at import) turns the cache off.
 
