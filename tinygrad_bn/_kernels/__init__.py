@@ -169,9 +169,12 @@ def use_blas_pool(on=True):
     ``GradientTape``, ``Model.fit`` / ``train_on_batch`` / ``evaluate`` / ``predict`` -- and
     it stays on for the life of the process (OpenBLAS's callback is one process-wide pointer;
     switching it back and forth while another thread is inside a BLAS call would let that
-    call's jobs and OpenBLAS's workers share scratch buffers).  It is available only where
-    this package initialised the OpenMP runtime (``policy()["case"] == "pool"``) and NumPy's
-    BLAS is OpenBLAS >= 0.3.27 built with pthreads; ``TINYGRAD_BN_BLAS_POOL=0`` (read at
+    call's jobs and OpenBLAS's workers share scratch buffers).  It is available where NumPy's
+    BLAS is OpenBLAS >= 0.3.27 built with pthreads and the kernels run on GNU OpenMP -- their
+    own runtime (``policy()["case"] == "pool"``) or one another library loaded first
+    (``"shared"``, e.g. torch's) -- and not where the user set ``OMP_WAIT_POLICY`` /
+    ``GOMP_SPINCOUNT`` (``"user"``) or the kernels have no OpenMP (``"serial"``);
+    ``TINYGRAD_BN_BLAS_POOL=0`` (read at
     import) or ``use_blas_pool(False)`` keeps OpenBLAS's own threads.  A fork() child always
     goes back to them.  Results are bit-identical either way: the same jobs run, on other
     threads.  See docs/kernels.md, "Threads"."""
