@@ -14,14 +14,22 @@ cannot promise ``numjobs`` threads at once (inside another active parallel regio
 ``OMP_DYNAMIC``, a thread limit below ``numjobs``) the jobs go to plain POSIX threads
 instead, started for the call: slower, never a deadlock.
 
-OpenBLAS gives job ``i`` the scratch buffer of its worker ``i``, the same buffers for every
-caller, so the calls are serialised by a mutex here: two Python threads in BLAS at once
-take turns (OpenBLAS's own server shares its workers the same way).
+``exec_threads(i, job, ...)``, the function OpenBLAS hands over, treats ``i`` as the slot of
+one of its own workers: it marks ``thread_status[i]`` busy and then free, and works in
+``blas_thread_buffer[i]``.  OpenBLAS's own workers still run jobs that bypass the callback
+-- its parallel LU (``?getrf_parallel``, behind ``np.linalg.solve`` / ``inv`` / ``det``)
+calls ``exec_blas_async`` directly -- so job ``i`` of a call here must not be given the slot
+of a live worker: a concurrent LU in another thread lost its job that way and hung.  The
+jobs here take the top slots, ``MAX_THREADS - 1 - i`` (MAX_THREADS from OpenBLAS's config
+string), which its workers (``0 ..`` threads ``- 2``) never reach while ``numjobs`` plus
+the workers fit (the package installs the callback only when the threads are at most half
+of MAX_THREADS).  Those slots' buffers are shared by every call here, so the calls are
+serialised by a mutex: two Python threads in BLAS at once take turns (OpenBLAS's own
+server shares its workers the same way).
 
 This module only holds the callback and its switch; ``tinygrad_bn._kernels`` finds NumPy's
 OpenBLAS, decides when to install it and removes it in a fork() child.
 """
-from cython.parallel cimport parallel, threadid
 from libc.stdint cimport uintptr_t
 from libc.stdlib cimport free, malloc
 
@@ -31,12 +39,15 @@ ctypedef void (*set_cb_t)(threads_cb_t) noexcept nogil
 
 
 cdef extern from "simd.h" nogil:
-    # OpenMP's queries (stand-ins in a build without OpenMP: no region then has numjobs threads,
-    # so the jobs go to POSIX threads -- though the package never installs the callback there)
-    int omp_get_num_threads()
+    # OpenMP's queries (stand-ins in a build without OpenMP, where no region ever has numjobs
+    # threads and the jobs go to POSIX threads -- though the package never installs the
+    # callback there), and the region itself, in C: see simd.h, section 5 (Cython's parallel
+    # blocks release and re-take the GIL, which OpenBLAS's caller may hold)
     int omp_get_active_level()
     int omp_get_dynamic()
     int omp_get_thread_limit()
+    int tgbn_run_jobs_omp(dojob_t dojob, int numjobs, size_t elsize, char* base, int dojob_data,
+                          int slot0)
 
 
 cdef extern from "<pthread.h>" nogil:
@@ -52,12 +63,13 @@ cdef extern from "<pthread.h>" nogil:
 
 ctypedef struct _Job:
     dojob_t dojob
-    int index
+    int slot
     void* data
     int dojob_data
 
 
 cdef set_cb_t _set_callback = NULL       # OpenBLAS's setter (found by the package)
+cdef int _slots = 0                      # OpenBLAS's MAX_THREADS: jobs take slots _slots-1, _slots-2, ...
 cdef bint _installed = False
 cdef pthread_mutex_t _lock
 cdef unsigned long long _calls = 0       # threaded BLAS calls run here (under _lock)
@@ -68,8 +80,13 @@ pthread_mutex_init(&_lock, NULL)
 
 cdef void* _job_main(void* arg) noexcept nogil:
     cdef _Job* job = <_Job*>arg
-    job.dojob(job.index, job.data, job.dojob_data)
+    job.dojob(job.slot, job.data, job.dojob_data)
     return NULL
+
+
+cdef inline int _slot(int i, int numjobs) noexcept nogil:
+    # the slot job i runs in (module docstring); the workers' own when the jobs would not fit
+    return _slots - 1 - i if 2 * numjobs <= _slots else i
 
 
 cdef void _run_on_pthreads(dojob_t dojob, int numjobs, size_t elsize, char* base, int dojob_data) noexcept nogil:
@@ -85,11 +102,11 @@ cdef void _run_on_pthreads(dojob_t dojob, int numjobs, size_t elsize, char* base
         free(tids)
         free(started)
         for i in range(numjobs):
-            dojob(i, base + <size_t>i * elsize, dojob_data)
+            dojob(_slot(i, numjobs), base + <size_t>i * elsize, dojob_data)
         return
     for i in range(numjobs):
         jobs[i].dojob = dojob
-        jobs[i].index = i
+        jobs[i].slot = _slot(i, numjobs)
         jobs[i].data = base + <size_t>i * elsize
         jobs[i].dojob_data = dojob_data
         started[i] = 0
@@ -110,37 +127,35 @@ cdef void _run_jobs(int sync, dojob_t dojob, int numjobs, size_t elsize, void* j
                     int dojob_data) noexcept nogil:
     """OpenBLAS's threads callback: run ``numjobs`` jobs at once, job ``i`` on thread ``i``."""
     cdef char* base = <char*>jobdata
-    cdef int team = 0
-    cdef int* teamp = &team
-    cdef int tid
-    if numjobs <= 1:
-        if numjobs == 1:
-            dojob(0, jobdata, dojob_data)
+    cdef bint ran = False
+    global _calls, _fallbacks
+    if numjobs <= 0:
         return
     pthread_mutex_lock(&_lock)
-    global _calls, _fallbacks
-    _calls += 1
-    if (omp_get_active_level() == 0 and not omp_get_dynamic()
-            and numjobs <= omp_get_thread_limit()):
-        with parallel(num_threads=numjobs):
-            tid = threadid()
-            # every thread of the team sees the same size: either all run their job or none does
-            if omp_get_num_threads() == numjobs:
-                if tid == 0:
-                    teamp[0] = numjobs
-                dojob(tid, base + <size_t>tid * elsize, dojob_data)
-    if team != numjobs:
-        _fallbacks += 1
-        _run_on_pthreads(dojob, numjobs, elsize, base, dojob_data)
+    if numjobs == 1:
+        dojob(_slot(0, 1), jobdata, dojob_data)          # the slot's buffer is shared: locked
+    else:
+        _calls += 1
+        if (omp_get_active_level() == 0 and not omp_get_dynamic()
+                and numjobs <= omp_get_thread_limit()):
+            ran = tgbn_run_jobs_omp(dojob, numjobs, elsize, base, dojob_data,
+                                    _slots - 1 if 2 * numjobs <= _slots else -1)
+        if not ran:
+            _fallbacks += 1
+            _run_on_pthreads(dojob, numjobs, elsize, base, dojob_data)
     pthread_mutex_unlock(&_lock)
 
 
-def _attach(uintptr_t setter):
-    """Remember OpenBLAS's ``set_threads_callback_function`` (its address; 0 forgets it)."""
-    global _set_callback
+def _attach(uintptr_t setter, int slots):
+    """Remember OpenBLAS's ``set_threads_callback_function`` (its address; 0 forgets it) and its
+    MAX_THREADS (``slots``, the size of its per-worker arrays)."""
+    global _set_callback, _slots
     if _installed:
         raise RuntimeError("blaspool._attach: the callback is installed; uninstall() first")
+    if slots < 2:
+        raise ValueError(f"blaspool._attach: slots must be >= 2, got {slots}")
     _set_callback = <set_cb_t>setter
+    _slots = slots
 
 
 def install():

@@ -20,6 +20,9 @@
  *      8-row lane blocks.  (The Adam / RMSprop updates were here too; as
  *      Cython, vectorised by GCC thanks to -fno-math-errno, they measured the
  *      same -- 0.84-1.12x of the AVX2 C loop -- so they are Cython now.)
+ *   0. Stand-ins for OpenMP's queries in a build without OpenMP.
+ *   5. The BLAS pool's OpenMP region (kernels/blaspool.pyx), which must not
+ *      touch the GIL -- and a Cython parallel block does.
  *
  * Every dispatched function exists as NAME_base, NAME_avx2 and NAME (the
  * dispatcher).  The header is included by each kernel module, so each module
@@ -984,5 +987,38 @@ TGBN_MULTI(void, tgbn_ce_small_f, (const float *x, const float *y, const int32_t
 #if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC pop_options
 #endif
+
+/* ---------------------------------------------------------------------------
+ * 5. The BLAS pool's region (kernels/blaspool.pyx): OpenBLAS's `numjobs` jobs on
+ *    `numjobs` OpenMP threads at once, job t on thread t, in slot `slot0 - t`
+ *    (slot0 < 0: slot t).  Returns 1 when the team had `numjobs` threads and the
+ *    jobs ran, 0 when none ran (the caller then uses POSIX threads).
+ *    C because Cython wraps a parallel block of a nogil function in code that
+ *    releases the GIL when the calling thread holds it and takes it back after
+ *    the region -- and OpenBLAS's caller may hold it (NumPy's linalg calls
+ *    LAPACK with the GIL held).  Taking it back while holding the pool's mutex
+ *    deadlocked against a thread that held the GIL and waited for the mutex
+ *    (4 Python threads in np.linalg.qr).  No Python here.
+ * ------------------------------------------------------------------------- */
+typedef void (*tgbn_dojob_t)(int, void *, int);
+
+static inline int tgbn_run_jobs_omp(tgbn_dojob_t dojob, int numjobs, size_t elsize, char *base,
+                                    int dojob_data, int slot0) {
+    int ran = 0;
+#ifdef _OPENMP
+    #pragma omp parallel num_threads(numjobs)
+    {
+        if (omp_get_num_threads() == numjobs) {     /* the same for the whole team */
+            int t = omp_get_thread_num();
+            if (t == 0)
+                ran = 1;
+            dojob(slot0 >= 0 ? slot0 - t : t, base + (size_t)t * elsize, dojob_data);
+        }
+    }
+#else
+    (void)dojob; (void)numjobs; (void)elsize; (void)base; (void)dojob_data; (void)slot0;
+#endif
+    return ran;
+}
 
 #endif /* TGBN_SIMD_H */

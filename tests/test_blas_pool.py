@@ -39,9 +39,17 @@ a64 = rng.standard_normal((257, 300))
 b64 = rng.standard_normal((300, 199))
 m64 = rng.standard_normal((3000, 2000))
 v64 = rng.standard_normal(2000)
+c128 = rng.standard_normal((240, 240)) + 1j * rng.standard_normal((240, 240))
+s64 = a64.T @ a64 + 300 * np.eye(300)
 
-def products():          # threaded GEMMs of several variants (NN, TN, NT), both dtypes, a GEMV
-    return [a32 @ b32, a32.T @ a32, b32 @ b32.T, a64 @ b64, a64.T @ a64, m64 @ v64]
+def products():
+    # threaded GEMMs of several variants (NN, TN, NT), real and complex, a GEMV, and LAPACK:
+    # OpenBLAS's parallel LU (solve, inv) runs on its own workers, bypassing the callback, and
+    # NumPy calls LAPACK with the GIL held (both once hung 4 threads here)
+    return [a32 @ b32, a32.T @ a32, b32 @ b32.T, a64 @ b64, a64.T @ a64, m64 @ v64, c128 @ c128,
+            np.linalg.solve(s64, b64), np.linalg.inv(s64), np.linalg.cholesky(s64),
+            np.linalg.qr(a64)[1], np.linalg.svd(a64[:200, :150], compute_uv=False),
+            np.linalg.eigvalsh(s64[:200, :200])]
 
 want = products()                                   # on OpenBLAS's own threads
 out = {"case": K.policy()["case"], "before": K.policy()["blas_pool"], "calls_before": blaspool.stats()["calls"]}
@@ -53,7 +61,7 @@ out["calls"] = blaspool.stats()["calls"]
 bad = []
 
 def work(k):
-    for _ in range(15):
+    for _ in range(5):
         for i, (w, g) in enumerate(zip(want, products())):
             if not np.array_equal(w, g):
                 bad.append((k, i))

@@ -92,15 +92,26 @@ def _numpy_openblas():
         lib = ctypes.CDLL(candidates[0], mode=os.RTLD_NOLOAD | os.RTLD_LOCAL)
     except (OSError, AttributeError):
         return None
+    import re
     for prefix in ("scipy_openblas_", "openblas_"):
         for suffix in ("64_", ""):
-            setter = getattr(lib, f"{prefix}set_threads_callback_function{suffix}", None)
-            parallel = getattr(lib, f"{prefix}get_parallel{suffix}", None)
-            if setter is not None and parallel is not None:
-                parallel.restype = ctypes.c_int
-                if parallel() != 1:         # 1: pthreads server; 2 (OpenMP build) runs on OpenMP already
-                    return None
-                return candidates[0], ctypes.cast(setter, ctypes.c_void_p).value
+            names = ("set_threads_callback_function", "get_parallel", "get_config", "get_num_threads",
+                     "get_num_procs")
+            fns = [getattr(lib, f"{prefix}{n}{suffix}", None) for n in names]
+            if any(f is None for f in fns):
+                continue
+            setter, parallel, config, nthreads, nprocs = fns
+            parallel.restype = nthreads.restype = nprocs.restype = ctypes.c_int
+            config.restype = ctypes.c_char_p
+            if parallel() != 1:             # 1: pthreads server; 2 (OpenMP build) runs on OpenMP already
+                return None
+            # the callback's jobs take the top slots of OpenBLAS's per-worker arrays (blaspool.pyx):
+            # they must stay clear of its own workers'
+            m = re.search(rb"MAX_THREADS=(\d+)", config() or b"")
+            slots = int(m.group(1)) if m else 0
+            if 2 * max(nthreads(), nprocs()) > slots:
+                return None
+            return candidates[0], ctypes.cast(setter, ctypes.c_void_p).value, slots
     return None
 
 
@@ -133,7 +144,7 @@ def _load():
     else:
         case = "shared"                  # a runtime loaded before us (e.g. by torch)
     if blas and now:
-        blaspool._attach(blas[1])
+        blaspool._attach(blas[1], blas[2])
         _POOL.update(library=blas[0])
     _POLICY.update(case=case, default_threads=1 if case == "shared" else 0)
     return (batchnorm, optim, softmax_ce), blaspool
