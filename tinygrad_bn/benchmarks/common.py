@@ -8,7 +8,9 @@ gets back the zero-argument callable to time.  It calibrates how many calls one
 repeat needs (at least ``min_time`` seconds), then waits.  The driver then runs
 ``rounds`` rounds; in each round every worker in turn (order rotated from round
 to round) times ``repeats`` repeats and answers with their median, while the
-other workers sleep on their pipe.  Nothing of one contender (PyTorch's thread
+other workers sleep on their pipe.  By default (:data:`FRESH`) each round has its
+own worker processes, each started just before it is timed and stopped after, so
+no contender keeps one process's luck for the whole run.  Nothing of one contender (PyTorch's thread
 pool, our OpenMP threads, a warm allocator) lives in another's process: in one
 shared process PyTorch's step was up to 20x slower here.
 
@@ -222,62 +224,98 @@ def _readline(label, proc):
 SETTLE = 0.3
 
 
-def compare(contenders, rounds=5, repeats=5, min_time=0.05, warmup=1, quick=False):
+#: a fresh worker process for every contender in every round (``TINYGRAD_BN_BENCH_FRESH=0``: one
+#: process per contender for all rounds).  Measured here: the same step at batch 64 ran at
+#: 0.46 ms in some processes and 0.69 ms in others, each process staying in its mode (where
+#: its threads landed, its memory layout), so with one process per contender a ratio could
+#: read 0.82 or 1.28 for the same code; a new process per round averages over that.
+FRESH = os.environ.get("TINYGRAD_BN_BENCH_FRESH", "1").strip().lower() not in ("0", "false", "no", "off")
+
+
+def _spawn(c, root, min_time, warmup):
+    spec = {"factory": c.factory, "kwargs": c.kwargs, "prelude": c.prelude, "malloc": c.malloc,
+            "min_time": min_time, "warmup": warmup}
+    env = dict(os.environ)
+    env["PYTHONPATH"] = root + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
+    env.update(c.env)
+    return subprocess.Popen([sys.executable, "-c", _BOOT, json.dumps(spec)],
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env)
+
+
+def _time_once(label, proc, repeats, settle):
+    # Let the previous contender's idle threads go to sleep first: OpenBLAS's workers spin
+    # ~0.13 s after the last matmul (measured), which took a core from whoever was timed next
+    # (our step at batch 1024 read 2x slow that way).
+    time.sleep(settle)
+    proc.stdin.write(json.dumps({"cmd": "time", "repeats": repeats}) + "\n")
+    proc.stdin.flush()
+    return _readline(label, proc)["t"]
+
+
+def compare(contenders, rounds=5, repeats=5, min_time=0.05, warmup=1, quick=False, fresh=None):
     """Time ``{label: Contender or None}``, each in its own process, in interleaved rounds.
 
     ``None`` entries (e.g. PyTorch not installed) are skipped.  Returns a
     :class:`Result`.  A contender whose worker fails is reported on stderr and
     left out (its ratios are then None), so one broken contender does not hide
-    the others.
+    the others.  ``fresh`` (default :data:`FRESH`, off with ``quick``): a new worker
+    process for every contender in every round, started just before it is timed.
     """
     if quick:
         rounds, repeats, min_time, warmup = QUICK["rounds"], QUICK["repeats"], QUICK["min_time"], QUICK["warmup"]
+        fresh = False if fresh is None else fresh
+    fresh = FRESH if fresh is None else fresh
+    settle = 0.0 if quick else SETTLE
     root = _package_root()
+    live = {label: c for label, c in contenders.items() if c is not None}
+    names = list(live)
+    infos, numbers = {}, {}
+    samples = {n: [] for n in names}
+    if fresh:
+        for r in range(rounds):
+            k = r % max(1, len(names))
+            for label in names[k:] + names[:k]:
+                if label not in samples:
+                    continue
+                proc = _spawn(live[label], root, min_time, warmup)
+                try:
+                    msg = _readline(label, proc)
+                    infos.setdefault(label, msg.get("info", {}))
+                    numbers.setdefault(label, msg["number"])
+                    samples[label].append(_time_once(label, proc, repeats, settle))
+                except BenchError as exc:
+                    print(f"# {exc}", file=sys.stderr, flush=True)
+                    samples.pop(label)
+                finally:
+                    _stop(proc)
+        n_rounds = min((len(s) for s in samples.values()), default=0)
+        return Result({n: s[:n_rounds] for n, s in samples.items()}, infos, numbers)
     procs = {}
     try:
-        for label, c in contenders.items():
-            if c is None:
-                continue
-            spec = {"factory": c.factory, "kwargs": c.kwargs, "prelude": c.prelude, "malloc": c.malloc,
-                    "min_time": min_time, "warmup": warmup}
-            env = dict(os.environ)
-            env["PYTHONPATH"] = root + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
-            env.update(c.env)
-            procs[label] = subprocess.Popen([sys.executable, "-c", _BOOT, json.dumps(spec)],
-                                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
-                                            env=env)
-        infos, numbers = {}, {}
+        for label in names:
+            procs[label] = _spawn(live[label], root, min_time, warmup)
         for label in list(procs):
             try:
                 msg = _readline(label, procs[label])
             except BenchError as exc:
                 print(f"# {exc}", file=sys.stderr, flush=True)
                 _stop(procs.pop(label))
+                samples.pop(label)
                 continue
             infos[label], numbers[label] = msg.get("info", {}), msg["number"]
-        names = list(procs)
-        samples = {n: [] for n in names}
         for r in range(rounds):
             k = r % max(1, len(names))
             for label in names[k:] + names[:k]:
                 if label not in procs:
                     continue
-                proc = procs[label]
-                # Let the previous contender's idle threads go to sleep first: OpenBLAS's
-                # workers spin ~0.13 s after the last matmul (measured), which took a core
-                # from whoever was timed next (our step at batch 1024 read 2x slow that way).
-                time.sleep(0.0 if quick else SETTLE)
-                proc.stdin.write(json.dumps({"cmd": "time", "repeats": repeats}) + "\n")
-                proc.stdin.flush()
                 try:
-                    samples[label].append(_readline(label, proc)["t"])
+                    samples[label].append(_time_once(label, procs[label], repeats, settle))
                 except BenchError as exc:
                     print(f"# {exc}", file=sys.stderr, flush=True)
                     _stop(procs.pop(label))
                     samples.pop(label)
         n_rounds = min((len(s) for s in samples.values()), default=0)
-        samples = {n: s[:n_rounds] for n, s in samples.items()}
-        return Result(samples, infos, numbers)
+        return Result({n: s[:n_rounds] for n, s in samples.items()}, infos, numbers)
     finally:
         for proc in procs.values():
             _stop(proc)
