@@ -84,12 +84,14 @@ cdef void* _job_main(void* arg) noexcept nogil:
     return NULL
 
 
-cdef inline int _slot(int i, int numjobs) noexcept nogil:
-    # the slot job i runs in (module docstring); the workers' own when the jobs would not fit
-    return _slots - 1 - i if 2 * numjobs <= _slots else i
+cdef inline int _slot0(int numjobs) noexcept nogil:
+    # job i runs in slot slot0 - i (module docstring); -1: in slot i, the workers' own, when
+    # the jobs would not fit above them
+    return _slots - 1 if 2 * numjobs <= _slots else -1
 
 
-cdef void _run_on_pthreads(dojob_t dojob, int numjobs, size_t elsize, char* base, int dojob_data) noexcept nogil:
+cdef void _run_on_pthreads(dojob_t dojob, int numjobs, size_t elsize, char* base, int dojob_data,
+                           int slot0) noexcept nogil:
     # Jobs 1..numjobs-1 on fresh POSIX threads, job 0 here.  Should a thread not start, its job
     # runs here after the others (it may then wait for them: a hang is possible only when the
     # system refuses threads).
@@ -102,11 +104,11 @@ cdef void _run_on_pthreads(dojob_t dojob, int numjobs, size_t elsize, char* base
         free(tids)
         free(started)
         for i in range(numjobs):
-            dojob(_slot(i, numjobs), base + <size_t>i * elsize, dojob_data)
+            dojob(slot0 - i if slot0 >= 0 else i, base + <size_t>i * elsize, dojob_data)
         return
     for i in range(numjobs):
         jobs[i].dojob = dojob
-        jobs[i].slot = _slot(i, numjobs)
+        jobs[i].slot = slot0 - i if slot0 >= 0 else i
         jobs[i].data = base + <size_t>i * elsize
         jobs[i].dojob_data = dojob_data
         started[i] = 0
@@ -128,21 +130,21 @@ cdef void _run_jobs(int sync, dojob_t dojob, int numjobs, size_t elsize, void* j
     """OpenBLAS's threads callback: run ``numjobs`` jobs at once, job ``i`` on thread ``i``."""
     cdef char* base = <char*>jobdata
     cdef bint ran = False
+    cdef int slot0 = _slot0(numjobs)
     global _calls, _fallbacks
     if numjobs <= 0:
         return
     pthread_mutex_lock(&_lock)
     if numjobs == 1:
-        dojob(_slot(0, 1), jobdata, dojob_data)          # the slot's buffer is shared: locked
+        dojob(slot0 if slot0 >= 0 else 0, jobdata, dojob_data)   # the slot's buffer is shared: locked
     else:
         _calls += 1
         if (omp_get_active_level() == 0 and not omp_get_dynamic()
                 and numjobs <= omp_get_thread_limit()):
-            ran = tgbn_run_jobs_omp(dojob, numjobs, elsize, base, dojob_data,
-                                    _slots - 1 if 2 * numjobs <= _slots else -1)
+            ran = tgbn_run_jobs_omp(dojob, numjobs, elsize, base, dojob_data, slot0)
         if not ran:
             _fallbacks += 1
-            _run_on_pthreads(dojob, numjobs, elsize, base, dojob_data)
+            _run_on_pthreads(dojob, numjobs, elsize, base, dojob_data, slot0)
     pthread_mutex_unlock(&_lock)
 
 

@@ -54,8 +54,9 @@ import warnings
 import numpy as np
 
 _POLICY = {}
-#: state of the shared pool: library (NumPy's OpenBLAS, when it can share), installed
-_POOL = {"library": None, "installed": False}
+#: the shared pool: library (NumPy's OpenBLAS, when it can share), declined (use_blas_pool(False));
+#: whether it is installed is blaspool.installed()
+_POOL = {"library": None, "declined": False}
 #: ``TINYGRAD_BN_POOL_SPINCOUNT``: a GOMP_SPINCOUNT for the runtime when BLAS can share its pool
 #: (read at import, for measurements; by default libgomp keeps its own, 300000)
 _POOL_SPINCOUNT = os.environ.get("TINYGRAD_BN_POOL_SPINCOUNT")
@@ -71,8 +72,9 @@ def _gomp_loaded():
 
 
 def _numpy_openblas():
-    """The OpenBLAS NumPy's matmul calls, as ``(path, ctypes.CDLL)``, when it is a pthreads build
-    exporting ``set_threads_callback_function`` (OpenBLAS >= 0.3.27; NumPy's wheels); else None."""
+    """The OpenBLAS NumPy's matmul calls, as ``(path, address of its
+    set_threads_callback_function, MAX_THREADS)``, when it is a pthreads build exporting that
+    function (OpenBLAS >= 0.3.27; NumPy's wheels) with room above its workers' slots; else None."""
     if os.environ.get("TINYGRAD_BN_BLAS_POOL", "1").strip().lower() in ("0", "false", "no", "off"):
         return None
     try:
@@ -169,7 +171,7 @@ def policy():
     docstring), the threads a large kernel call uses now, whether this process is a fork()
     child (then: one thread), and whether NumPy's BLAS runs on the kernels' threads now."""
     return {"case": _POLICY["case"], "num_threads": _MODULES[0].max_threads(),
-            "forked": _POLICY.get("forked", False), "blas_pool": _POOL["installed"]}
+            "forked": _POLICY.get("forked", False), "blas_pool": _blaspool.installed()}
 
 
 def use_blas_pool(on=True):
@@ -193,24 +195,24 @@ def use_blas_pool(on=True):
         _POOL["declined"] = True
         _set_pool(False)
         return False
-    if (_POOL["installed"] or _POOL.get("declined") or _POOL["library"] is None
+    if (_blaspool.installed() or _POOL["declined"] or _POOL["library"] is None
             or _POLICY.get("forked") or _POLICY["case"] not in ("pool", "shared")):
-        return _POOL["installed"]
+        return _blaspool.installed()
     _set_pool(True)
-    return _POOL["installed"]
+    return _blaspool.installed()
 
 
 def _set_pool(on):
     if on:
-        _POOL["installed"] = bool(_blaspool.install())
+        _blaspool.install()
     else:
         _blaspool.uninstall()
-        _POOL["installed"] = False
-    BLAS_CLOCK[1] = 1 if _POOL["installed"] else 0
+    on = _blaspool.installed()
+    BLAS_CLOCK[1] = 1 if on else 0
     if _POLICY["case"] == "shared":
         # a runtime loaded by another library (torch) spins after every region; with OpenBLAS's
         # own threads beside it the kernels stay on one thread, with one pool they need not
-        _POLICY["default_threads"] = 0 if _POOL["installed"] else 1
+        _POLICY["default_threads"] = 0 if on else 1
         from .. import config as _config
         if _config.settings["num_threads"] is None:
             set_num_threads(None)
@@ -246,7 +248,6 @@ def _after_fork_in_child():
     # From here on every kernel call stays on the calling thread (no parallel region at all).
     _POLICY["forked"] = True
     _blaspool._after_fork_in_child()         # OpenBLAS's own (re-created) workers, not libgomp's
-    _POOL["installed"] = False
     BLAS_CLOCK[1] = 0
     set_num_threads(None)
 
